@@ -1,0 +1,235 @@
+"""Checks that span files: unknown ids, duplicates, cycles, days outside their week, empty criteria."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from castmatch.config.errors import ConfigIssue, format_path
+from castmatch.config.loader import RoadmapConfig
+
+
+class _Reporter:
+    def __init__(self, config: RoadmapConfig):
+        self.config = config
+
+    def __call__(self, file: str, path: tuple, message: str) -> None:
+        source = self.config.sources.get(file)
+        line = source.line_of(path) if source else 1
+        # Name the field, not the list index of a plain id: `agents[3].depends_on`.
+        shown = path[:-1] if path and isinstance(path[-1], int) and _is_id_list(path) else path
+        self.config.issues.append(ConfigIssue(file, line, format_path(shown), message))
+
+
+_ID_LISTS = {
+    "depends_on", "agents", "primary_agents", "weeks", "enforcers", "blocks", "probes", "work_units",
+    "kpis", "reviewers", "gates", "all_of", "any_of", "notify", "consumers", "participants",
+}
+
+
+def _is_id_list(path: tuple) -> bool:
+    return len(path) >= 2 and path[-2] in _ID_LISTS
+
+
+def _duplicates(report, file: str, items: Iterable, prefix: tuple, what: str) -> None:
+    seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        if item.id in seen:
+            report(file, prefix + (index, "id"), f"duplicate {what} id {item.id!r} (also {format_path(prefix + (seen[item.id],))})")
+        else:
+            seen[item.id] = index
+
+
+def _unknown(report, file: str, path: tuple, values: list[str], known: Iterable[str], what: str) -> None:
+    known = set(known)
+    for index, value in enumerate(values):
+        if value not in known:
+            report(file, path + (index,), f"unknown {what} {value!r}")
+
+
+def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """A cycle in ``graph`` as a list of nodes (first == last), or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in graph.get(node, []):
+            if nxt not in graph:
+                continue
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for start in graph:
+        if start not in state:
+            found = visit(start)
+            if found:
+                return found
+    return None
+
+
+def cross_check(config: RoadmapConfig) -> None:
+    report = _Reporter(config)
+    agents = config.agents
+
+    if config.team:
+        _duplicates(report, "team.yaml", config.team.agents, ("agents",), "agent")
+        for i, agent in enumerate(config.team.agents):
+            _unknown(report, "team.yaml", ("agents", i, "depends_on"), agent.depends_on, agents, "agent")
+            if agent.id in agent.depends_on:
+                report("team.yaml", ("agents", i, "depends_on"), f"agent {agent.id!r} depends on itself")
+        cycle = _find_cycle({a.id: [d for d in a.depends_on if d != a.id] for a in config.team.agents})
+        if cycle:
+            index = next(i for i, a in enumerate(config.team.agents) if a.id == cycle[0])
+            report("team.yaml", ("agents", index, "depends_on"), "dependency cycle: " + " -> ".join(cycle))
+
+    if config.roadmap:
+        _duplicates(report, "roadmap.yaml", config.roadmap.phases, ("phases",), "phase")
+        owner: dict[int, str] = {}
+        for i, phase in enumerate(config.roadmap.phases):
+            _unknown(report, "roadmap.yaml", ("phases", i, "primary_agents"), phase.primary_agents, agents, "agent")
+            for j, week in enumerate(phase.weeks):
+                if week in owner:
+                    report("roadmap.yaml", ("phases", i, "weeks", j), f"week {week} is already in phase {owner[week]!r}")
+                owner[week] = phase.id
+        for number, file in sorted(config.week_files.items()):
+            if number not in owner:
+                report("roadmap.yaml", ("phases",), f"week {number} ({file}) belongs to no phase")
+        for week in sorted(owner):
+            if week not in config.week_files:
+                report("roadmap.yaml", ("phases",), f"week {week} has no file weeks/week_{week:02d}.yaml")
+
+    _check_weeks(config, report)
+    _check_gates(config, report)
+    _check_kpis(config, report)
+    _check_operations(config, report)
+
+
+def _check_weeks(config: RoadmapConfig, report) -> None:
+    agents = config.agents
+    per_week = config.roadmap.days_per_week if config.roadmap else 7
+    first_seen: dict[str, str] = {}
+    for number, week in sorted(config.weeks.items()):
+        file = config.week_files[number]
+        _unknown(report, file, ("primary_agents",), week.primary_agents, agents, "agent")
+        for i, unit in enumerate(week.work_units):
+            here = ("work_units", i)
+            if unit.id in first_seen:
+                report(file, here + ("id",), f"duplicate work unit id {unit.id!r} (also in {first_seen[unit.id]})")
+            else:
+                first_seen[unit.id] = file
+            _unknown(report, file, here + ("agents",), unit.agents, agents, "agent")
+            first_day, last_day = (number - 1) * per_week + 1, number * per_week
+            if not first_day <= unit.day <= last_day:
+                report(file, here + ("day",), f"day {unit.day} is outside week {number} (days {first_day}-{last_day})")
+            for j, dep in enumerate(unit.depends_on):
+                if dep == unit.id:
+                    report(file, here + ("depends_on", j), f"work unit {unit.id!r} depends on itself")
+                elif dep not in config.unit_week:
+                    report(file, here + ("depends_on", j), f"unknown work unit {dep!r}")
+                elif config.unit_week[dep] > number:
+                    report(
+                        file, here + ("depends_on", j),
+                        f"work unit {dep!r} is in a later week ({config.unit_week[dep]})",
+                    )
+        graph = {u.id: [d for d in u.depends_on if d != u.id and config.unit_week.get(d) == number] for u in week.work_units}
+        cycle = _find_cycle(graph)
+        if cycle:
+            index = next(i for i, u in enumerate(week.work_units) if u.id == cycle[0])
+            report(file, ("work_units", index, "depends_on"), "dependency cycle: " + " -> ".join(cycle))
+
+
+def _check_gates(config: RoadmapConfig, report) -> None:
+    gates = config.gates
+    if not gates:
+        return
+    file = "gates.yaml"
+    units, agents = config.unit_week, config.agents
+    probes = {p.id for p in gates.probes}
+    kpis = {k.id for k in config.kpis.kpis} if config.kpis else set()
+    _duplicates(report, file, gates.probes, ("probes",), "probe")
+    for i, probe in enumerate(gates.probes):
+        if probe.kind == "http" and not probe.url:
+            report(file, ("probes", i, "url"), "an http probe needs a url")
+        if probe.kind in ("redis", "postgres") and not probe.conn_id:
+            report(file, ("probes", i, "conn_id"), f"a {probe.kind} probe needs a conn_id")
+    all_ids: dict[str, str] = {}
+    for group in ("quality_gates", "success_gates"):
+        for i, gate in enumerate(getattr(gates, group)):
+            here = (group, i)
+            if gate.id in all_ids:
+                report(file, here + ("id",), f"duplicate gate id {gate.id!r} (also in {all_ids[gate.id]})")
+            all_ids[gate.id] = group
+            if config.weeks and gate.week not in config.week_numbers:
+                report(file, here + ("week",), f"unknown week {gate.week}")
+            _unknown(report, file, here + ("enforcers",), gate.enforcers, agents, "agent")
+            _unknown(report, file, here + ("blocks",), gate.blocks, units, "work unit")
+            if gate.veto and not gate.enforcers:
+                report(file, here + ("enforcers",), "a gate with veto power needs an enforcer")
+            criterion_ids: set[str] = set()
+            for j, crit in enumerate(gate.criteria):
+                at = here + ("criteria", j)
+                if crit.id in criterion_ids:
+                    report(file, at + ("id",), f"duplicate criterion id {crit.id!r}")
+                criterion_ids.add(crit.id)
+                needs = {"probe": "probes", "deliverable": "work_units", "review": "reviewers", "kpi": "kpis"}[crit.kind.value]
+                if not getattr(crit, needs):
+                    report(file, at, f"criterion {crit.id!r} of kind {crit.kind.value} names nothing: set {needs}")
+                _unknown(report, file, at + ("probes",), crit.probes, probes, "probe")
+                _unknown(report, file, at + ("work_units",), crit.work_units, units, "work unit")
+                _unknown(report, file, at + ("kpis",), crit.kpis, kpis, "KPI")
+                _unknown(report, file, at + ("reviewers",), crit.reviewers, agents, "agent")
+    for i, point in enumerate(gates.decision_points):
+        _unknown(report, file, ("decision_points", i, "gates"), point.gates, all_ids, "gate")
+        if config.week_of_day(point.day) != point.week:
+            report(file, ("decision_points", i, "day"), f"day {point.day} is not in week {point.week}")
+    _duplicates(report, file, gates.decision_points, ("decision_points",), "decision point")
+
+
+def _check_kpis(config: RoadmapConfig, report) -> None:
+    if not config.kpis:
+        return
+    file = "kpis.yaml"
+    probes = {p.id for p in config.gates.probes} if config.gates else set()
+    _duplicates(report, file, config.kpis.kpis, ("kpis",), "KPI")
+    for i, kpi in enumerate(config.kpis.kpis):
+        src, at = kpi.source, ("kpis", i, "source")
+        if src.kind == "probe":
+            if not src.probes:
+                report(file, at, "a probe source names no probes")
+            _unknown(report, file, at + ("probes",), src.probes, probes, "probe")
+        if src.kind in ("coverage_report", "security_report") and not src.path:
+            report(file, at + ("path",), f"a {src.kind} source needs a path")
+        if src.kind == "sql" and not (src.conn_id and src.sql):
+            report(file, at, "a sql source needs conn_id and sql")
+
+
+def _check_operations(config: RoadmapConfig, report) -> None:
+    ops = config.operations
+    if not ops:
+        return
+    file = "operations.yaml"
+    units, agents = config.unit_week, config.agents
+    _duplicates(report, file, ops.chains, ("chains",), "chain")
+    for i, chain in enumerate(ops.chains):
+        at = ("chains", i)
+        if not (chain.trigger.all_of or chain.trigger.any_of):
+            report(file, at + ("trigger",), "a chain trigger names no work units (all_of / any_of)")
+        _unknown(report, file, at + ("trigger", "all_of"), chain.trigger.all_of, units, "work unit")
+        _unknown(report, file, at + ("trigger", "any_of"), chain.trigger.any_of, units, "work unit")
+        _unknown(report, file, at + ("action", "notify"), chain.action.notify, agents, "agent")
+        _unknown(report, file, at + ("action", "consumers"), chain.action.consumers, units, "work unit")
+    if ops.standup and isinstance(ops.standup.participants, list):
+        _unknown(report, file, ("standup", "participants"), ops.standup.participants, agents, "agent")
+    _duplicates(report, file, ops.checkpoints, ("checkpoints",), "checkpoint")
+    _duplicates(report, file, ops.auto_resolution, ("auto_resolution",), "protocol")
+    levels = [e.level for e in ops.escalation]
+    if levels and levels != list(range(1, len(levels) + 1)):
+        report(file, ("escalation",), f"escalation levels must be 1..{len(levels)} in order, got {levels}")

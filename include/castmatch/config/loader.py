@@ -1,0 +1,288 @@
+"""Load a roadmap folder into typed models, collecting every error with its file and line.
+
+A roadmap folder holds ``team.yaml``, ``roadmap.yaml``, ``gates.yaml``, ``kpis.yaml``,
+``operations.yaml`` and ``weeks/week_NN.yaml``. Each file is parsed and validated on its own, so
+one broken file is reported without hiding the others; ``RoadmapConfig.issues_for`` tells a
+DAG whether the files it is built from are sound.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from castmatch.config import models as m
+from castmatch.config.errors import ConfigError, ConfigIssue, format_path
+
+CORE_FILES = ("team.yaml", "roadmap.yaml", "gates.yaml", "kpis.yaml", "operations.yaml")
+WEEK_FILE = re.compile(r"^week_(\d+)\.ya?ml$")
+
+Path_ = tuple[str | int, ...]
+
+
+def default_roadmap_dir() -> Path:
+    """The roadmap folder in use: ``$CASTMATCH_ROADMAP_DIR`` or the shipped CastMatch one."""
+    env = os.environ.get("CASTMATCH_ROADMAP_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "roadmaps" / "castmatch"
+
+
+@dataclass
+class SourceFile:
+    """One YAML file: its data, and the line of every path in it (1-based)."""
+
+    name: str
+    data: Any
+    lines: dict[Path_, int]
+
+    def line_of(self, path: Path_) -> int:
+        """The line of ``path``, or of its nearest ancestor that has one."""
+        for end in range(len(path), -1, -1):
+            line = self.lines.get(tuple(path[:end]))
+            if line is not None:
+                return line
+        return 1
+
+
+def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], issues: list[ConfigIssue], name: str):
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                issues.append(
+                    ConfigIssue(name, line, format_path(path + (key,)), f"duplicate key (first at line {seen[key]})")
+                )
+            seen[key] = line
+            lines[path + (key,)] = line
+            _walk(value_node, path + (key,), lines, issues, name)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, path + (index,), lines, issues, name)
+
+
+def read_yaml(file: Path, display_name: str, issues: list[ConfigIssue]) -> SourceFile | None:
+    """Parse one file safely; on failure append an issue and return None."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        issues.append(ConfigIssue(display_name, 1, "", f"cannot read file: {exc.strerror or exc}"))
+        return None
+    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = loader_cls(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            issues.append(ConfigIssue(display_name, 1, "", "file is empty"))
+            return None
+        data = loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark else 1
+        problem = getattr(exc, "problem", None) or str(exc)
+        issues.append(ConfigIssue(display_name, line, "", f"invalid YAML: {problem}"))
+        return None
+    finally:
+        loader.dispose()
+    lines: dict[Path_, int] = {}
+    before = len(issues)
+    _walk(node, (), lines, issues, display_name)
+    if len(issues) > before:
+        return None
+    return SourceFile(display_name, data, lines)
+
+
+def validate_model(source: SourceFile, model: type[BaseModel], issues: list[ConfigIssue]):
+    """Validate ``source.data`` into ``model``; every pydantic error becomes a located issue."""
+    if not isinstance(source.data, dict):
+        issues.append(ConfigIssue(source.name, 1, "", "expected a mapping at the top of the file"))
+        return None
+    try:
+        return model.model_validate(source.data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            path = tuple(error["loc"])
+            # pydantic puts the union member or the failing validator name into loc; keep
+            # only the parts that are keys or indices of the YAML document.
+            path = _document_path(source.data, path)
+            message = error["msg"]
+            if error["type"] == "extra_forbidden":
+                message = "unknown field"
+            elif error["type"] == "missing":
+                message = "field required"
+            elif "input" in error and error["type"] not in ("missing",) and not isinstance(
+                error["input"], dict | list
+            ):
+                message = f"{message} (got {error['input']!r})"
+            issues.append(ConfigIssue(source.name, source.line_of(path), format_path(path), message))
+        return None
+
+
+def _document_path(data: Any, loc: tuple) -> Path_:
+    path: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, dict) and isinstance(part, str):
+            path.append(part)  # missing or extra key: still name it
+            node = None
+        else:
+            continue
+    return tuple(path)
+
+
+@dataclass
+class RoadmapConfig:
+    """Everything a roadmap folder says, and every problem found in it."""
+
+    directory: Path
+    team: m.Team | None = None
+    roadmap: m.Roadmap | None = None
+    gates: m.GatesFile | None = None
+    kpis: m.KpisFile | None = None
+    operations: m.Operations | None = None
+    weeks: dict[int, m.Week] = field(default_factory=dict)
+    week_files: dict[int, str] = field(default_factory=dict)
+    sources: dict[str, SourceFile] = field(default_factory=dict)
+    issues: list[ConfigIssue] = field(default_factory=list)
+
+    # -- lookups -----------------------------------------------------------------------------
+
+    @functools.cached_property
+    def agents(self) -> dict[str, m.Agent]:
+        return {a.id: a for a in (self.team.agents if self.team else [])}
+
+    @functools.cached_property
+    def work_units(self) -> dict[str, m.WorkUnit]:
+        return {u.id: u for w in sorted(self.weeks) for u in self.weeks[w].work_units}
+
+    @functools.cached_property
+    def unit_week(self) -> dict[str, int]:
+        return {u.id: w for w, week in self.weeks.items() for u in week.work_units}
+
+    @property
+    def all_gates(self) -> list[m.Gate]:
+        if not self.gates:
+            return []
+        return [*self.gates.quality_gates, *self.gates.success_gates]
+
+    @property
+    def week_numbers(self) -> list[int]:
+        """Every week the roadmap has, broken files included (from the phases or file names)."""
+        numbers = set(self.week_files)
+        if self.roadmap:
+            numbers.update(w for p in self.roadmap.phases for w in p.weeks)
+        return sorted(numbers)
+
+    def phase_of_week(self, week: int) -> m.Phase | None:
+        for phase in self.roadmap.phases if self.roadmap else []:
+            if week in phase.weeks:
+                return phase
+        return None
+
+    def week_of_day(self, day: int) -> int:
+        per_week = self.roadmap.days_per_week if self.roadmap else 7
+        return (day - 1) // per_week + 1
+
+    def issues_for(self, week: int | None = None) -> list[ConfigIssue]:
+        """Issues in the files a DAG of ``week`` (or, with None, the roadmap driver) is built from."""
+        files = {"team.yaml", "roadmap.yaml", "gates.yaml", "kpis.yaml"}
+        if week is not None:
+            files.add(self.week_files.get(week, f"weeks/week_{week:02d}.yaml"))
+        return [i for i in self.issues if i.file in files]
+
+    def raise_for_issues(self, week: int | None = None, *, all_files: bool = False) -> None:
+        found = self.issues if all_files else self.issues_for(week)
+        if found:
+            raise ConfigError(found)
+
+    def summary(self) -> str:
+        return (
+            f"agents={len(self.agents)} phases={len(self.roadmap.phases) if self.roadmap else 0} "
+            f"weeks={len(self.weeks)} work_units={len(self.work_units)} gates={len(self.all_gates)} "
+            f"kpis={len(self.kpis.kpis) if self.kpis else 0} "
+            f"chains={len(self.operations.chains) if self.operations else 0}"
+        )
+
+
+def load_roadmap(directory: str | Path | None = None) -> RoadmapConfig:
+    """Load and cross-check a roadmap folder. Never raises for bad content: see ``.issues``."""
+    from castmatch.config.checks import cross_check
+
+    directory = Path(directory) if directory else default_roadmap_dir()
+    config = RoadmapConfig(directory=directory)
+    if not directory.is_dir():
+        config.issues.append(ConfigIssue(str(directory), 1, "", "roadmap folder not found"))
+        return config
+
+    targets: dict[str, tuple[str, type[BaseModel]]] = {
+        "team.yaml": ("team", m.Team),
+        "roadmap.yaml": ("roadmap", m.Roadmap),
+        "gates.yaml": ("gates", m.GatesFile),
+        "kpis.yaml": ("kpis", m.KpisFile),
+        "operations.yaml": ("operations", m.Operations),
+    }
+    for name, (attr, model) in targets.items():
+        source = read_yaml(directory / name, name, config.issues)
+        if source is None:
+            continue
+        config.sources[name] = source
+        setattr(config, attr, validate_model(source, model, config.issues))
+
+    weeks_dir = directory / "weeks"
+    for file in sorted(weeks_dir.glob("*.y*ml")) if weeks_dir.is_dir() else []:
+        name = f"weeks/{file.name}"
+        match = WEEK_FILE.match(file.name)
+        if not match:
+            config.issues.append(ConfigIssue(name, 1, "", "week files are named week_NN.yaml"))
+            continue
+        number = int(match.group(1))
+        config.week_files[number] = name
+        source = read_yaml(file, name, config.issues)
+        if source is None:
+            continue
+        config.sources[name] = source
+        week = validate_model(source, m.Week, config.issues)
+        if week is None:
+            continue
+        if week.week != number:
+            config.issues.append(
+                ConfigIssue(name, source.line_of(("week",)), "week", f"says week {week.week} but the file is for week {number}")
+            )
+            continue
+        config.weeks[number] = week
+
+    cross_check(config)
+    return config
+
+
+@functools.lru_cache(maxsize=8)
+def _cached(directory: str, stamp: tuple) -> RoadmapConfig:
+    return load_roadmap(directory)
+
+
+def load_roadmap_cached(directory: str | Path | None = None) -> RoadmapConfig:
+    """``load_roadmap`` memoised per process until a file in the folder changes."""
+    directory = Path(directory) if directory else default_roadmap_dir()
+    try:
+        stamp = tuple(
+            sorted((str(p), p.stat().st_mtime_ns) for p in directory.rglob("*.y*ml"))
+        )
+    except OSError:
+        stamp = ()
+    return _cached(str(directory), stamp)

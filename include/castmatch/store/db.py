@@ -1,0 +1,100 @@
+"""Engines and schema migrations of the state store.
+
+``CASTMATCH_DATABASE_URL`` selects the database (PostgreSQL in tests and docker-compose);
+without it an embedded SQLite file beside Airflow's home is used, which is what ``make run``
+needs on a fresh machine.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from pathlib import Path
+
+import sqlalchemy as sa
+
+VERSION_TABLE = "cm_alembic_version"
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+_upgraded: set[str] = set()
+_upgrade_lock = threading.Lock()
+
+
+def database_url() -> str:
+    url = os.environ.get("CASTMATCH_DATABASE_URL")
+    if url:
+        return url
+    home = Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
+    return f"sqlite:///{home / 'castmatch.db'}"
+
+
+def make_engine(url: str) -> sa.Engine:
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # concurrent task processes share the file
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+
+
+@functools.lru_cache(maxsize=8)
+def get_engine(url: str | None = None) -> sa.Engine:
+    """One engine per URL per process."""
+    url = url or database_url()
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return make_engine(url)
+
+
+def _alembic_config(url: str):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config("sqlite://")).get_current_head()
+
+
+def current_revision(engine: sa.Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+
+
+def upgrade(url: str | None = None, revision: str = "head") -> str:
+    """Bring the database at ``url`` (empty or older) to ``revision``; returns the revision reached."""
+    from alembic import command
+
+    url = url or database_url()
+    engine = get_engine(url)
+    with engine.begin() as conn:
+        cfg = _alembic_config(url)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+    return current_revision(engine) or ""
+
+
+def ensure_schema(url: str | None = None) -> sa.Engine:
+    """The engine for ``url``, upgraded to the current schema once per process."""
+    url = url or database_url()
+    engine = get_engine(url)
+    if url not in _upgraded:
+        with _upgrade_lock:
+            if url not in _upgraded:
+                if current_revision(engine) != head_revision():
+                    upgrade(url)
+                _upgraded.add(url)
+    return engine

@@ -1,0 +1,152 @@
+"""Reads and writes of the state store. Every write keyed by run and work unit is an upsert,
+so task retries and manual reruns never duplicate what is stored."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from castmatch.store import schema as t
+from castmatch.store.db import ensure_schema
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _upsert(conn: sa.Connection, table: sa.Table, values: dict, keys: Sequence[str], keep: Iterable[str] = ()):
+    """INSERT … ON CONFLICT (keys) DO UPDATE, for PostgreSQL and SQLite alike."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table).values(**values)
+    update = {k: stmt.excluded[k] for k in values if k not in keys and k not in set(keep) and k != "id"}
+    conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=update))
+
+
+class Store:
+    """The CastMatch state store on one database (``CASTMATCH_DATABASE_URL`` by default)."""
+
+    def __init__(self, url: str | None = None):
+        self.engine = ensure_schema(url)
+
+    # ---------------------------------------------------------------- configuration mirror
+
+    def sync_config(self, config) -> None:
+        """Mirror agents and work units of a roadmap config, so reports can join on them."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            for agent in config.agents.values():
+                _upsert(conn, t.agents, {
+                    "id": agent.id, "name": agent.name, "short_name": agent.short_name,
+                    "track": agent.track.value, "model": agent.model, "current_task": agent.current_task,
+                    "baseline_progress": agent.baseline_progress, "updated_at": now,
+                }, ["id"])
+            for unit_id, unit in config.work_units.items():
+                _upsert(conn, t.work_units, {
+                    "id": unit_id, "week": config.unit_week[unit_id], "title": unit.title,
+                    "lead_agent": unit.agents[0], "agents": list(unit.agents), "day": unit.day,
+                    "priority": unit.priority.value, "depends_on": list(unit.depends_on),
+                    "weight": unit.weight, "updated_at": now,
+                }, ["id"])
+
+    # ---------------------------------------------------------------- unit lifecycle
+
+    def unit_started(self, *, dag_id: str, run_id: str, work_unit_id: str, agent_id: str, try_number: int) -> None:
+        now = utcnow()
+        with self.engine.begin() as conn:
+            _upsert(conn, t.unit_runs, {
+                "dag_id": dag_id, "run_id": run_id, "work_unit_id": work_unit_id, "agent_id": agent_id,
+                "state": "running", "try_number": try_number, "started_at": now, "ended_at": None, "error": None,
+            }, ["dag_id", "run_id", "work_unit_id"])
+            self._event(conn, "unit_started", dag_id, run_id, work_unit_id, agent_id, f"try {try_number}")
+
+    def unit_failed(self, *, dag_id: str, run_id: str, work_unit_id: str, agent_id: str, try_number: int,
+                    error: str, state: str = "failed") -> None:
+        now = utcnow()
+        with self.engine.begin() as conn:
+            _upsert(conn, t.unit_runs, {
+                "dag_id": dag_id, "run_id": run_id, "work_unit_id": work_unit_id, "agent_id": agent_id,
+                "state": state, "try_number": try_number, "ended_at": now, "error": error[:4000],
+            }, ["dag_id", "run_id", "work_unit_id"])
+            self._event(conn, f"unit_{state}", dag_id, run_id, work_unit_id, agent_id, error[:4000])
+
+    def save_deliverable(self, *, dag_id: str, run_id: str, work_unit_id: str, agent_id: str, week: int,
+                         deliverable: dict[str, Any], backend: str, model: str, try_number: int) -> None:
+        """Store the validated deliverable of a unit in a run (replacing an earlier try's)."""
+        now = utcnow()
+        state = deliverable["status"]
+        with self.engine.begin() as conn:
+            _upsert(conn, t.deliverables, {
+                "dag_id": dag_id, "run_id": run_id, "work_unit_id": work_unit_id, "agent_id": agent_id,
+                "week": week, "status": state, "summary": deliverable["summary"],
+                "content": deliverable["content"], "blockers": list(deliverable.get("blockers", [])),
+                "progress": int(deliverable["progress"]), "backend": backend, "model": model,
+                "try_number": try_number, "created_at": now, "updated_at": now,
+            }, ["dag_id", "run_id", "work_unit_id"], keep=["created_at"])
+            _upsert(conn, t.unit_runs, {
+                "dag_id": dag_id, "run_id": run_id, "work_unit_id": work_unit_id, "agent_id": agent_id,
+                "state": state, "try_number": try_number, "ended_at": now, "error": None,
+            }, ["dag_id", "run_id", "work_unit_id"])
+            self._event(conn, f"deliverable_{state}", dag_id, run_id, work_unit_id, agent_id,
+                        deliverable["summary"][:500], {"backend": backend, "model": model})
+
+    def record_event(self, kind: str, message: str = "", *, dag_id: str | None = None, run_id: str | None = None,
+                     work_unit_id: str | None = None, agent_id: str | None = None, data: dict | None = None) -> None:
+        with self.engine.begin() as conn:
+            self._event(conn, kind, dag_id, run_id, work_unit_id, agent_id, message, data)
+
+    @staticmethod
+    def _event(conn, kind, dag_id, run_id, work_unit_id, agent_id, message="", data=None) -> None:
+        conn.execute(sa.insert(t.events).values(
+            ts=utcnow(), kind=kind, dag_id=dag_id, run_id=run_id, work_unit_id=work_unit_id,
+            agent_id=agent_id, message=message, data=data,
+        ))
+
+    # ---------------------------------------------------------------- reads
+
+    def upstream_deliverables(self, unit_ids: Sequence[str], *, dag_id: str, run_id: str) -> dict[str, dict]:
+        """The accepted deliverable of each of ``unit_ids``: from this run if it has one, else the
+        newest accepted one of any run (units of earlier weeks)."""
+        if not unit_ids:
+            return {}
+        d = t.deliverables
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(d).where(d.c.work_unit_id.in_(list(unit_ids)), d.c.status == "done")
+                .order_by(d.c.updated_at)
+            ).mappings().all()
+        found: dict[str, dict] = {}
+        for row in rows:  # oldest first: later rows win, rows of this run win over all
+            current = found.get(row["work_unit_id"])
+            this_run = row["dag_id"] == dag_id and row["run_id"] == run_id
+            if current is None or this_run or not current.get("_this_run"):
+                found[row["work_unit_id"]] = {**row, "_this_run": this_run}
+        return {k: {kk: vv for kk, vv in v.items() if kk != "_this_run"} for k, v in found.items()}
+
+    def deliverables(self, *, dag_id: str | None = None, run_id: str | None = None) -> list[dict]:
+        d = t.deliverables
+        query = sa.select(d).order_by(d.c.created_at, d.c.id)
+        if dag_id:
+            query = query.where(d.c.dag_id == dag_id)
+        if run_id:
+            query = query.where(d.c.run_id == run_id)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def unit_runs(self) -> list[dict]:
+        u = t.unit_runs
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(sa.select(u).order_by(u.c.id)).mappings()]
+
+    def events(self, kind: str | None = None) -> list[dict]:
+        e = t.events
+        query = sa.select(e).order_by(e.c.id)
+        if kind:
+            query = query.where(e.c.kind == kind)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
