@@ -104,7 +104,11 @@ def cross_check(config: RoadmapConfig) -> None:
                 report("roadmap.yaml", ("phases",), f"week {number} ({file}) belongs to no phase")
         for week in sorted(owner):
             if week not in config.week_files:
-                report("roadmap.yaml", ("phases",), f"week {week} has no file weeks/week_{week:02d}.yaml")
+                # Charged to the missing file, so only that week's DAG is affected.
+                config.issues.append(ConfigIssue(
+                    f"weeks/week_{week:02d}.yaml", 1, "",
+                    f"file not found (phase {owner[week]!r} in roadmap.yaml lists week {week})",
+                ))
 
     _check_weeks(config, report)
     _check_gates(config, report)

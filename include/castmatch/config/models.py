@@ -53,7 +53,10 @@ class Agent(Strict):
     next_milestone: str
     model: str
     baseline_progress: int = Field(default=0, ge=0, le=100)
-    baseline_status: Literal["ACTIVE", "WAITING", "BLOCKED", "STANDBY", "PARTIALLY ACTIVE"] = "STANDBY"
+    # The seed's snapshot of a project already under way: shown until the agent's first stored run.
+    baseline_status: Literal["ACTIVE", "WAITING", "BLOCKED", "STANDBY"] = "STANDBY"
+    baseline_task: str = Field(default="", description="Short current-task label of the status matrix")
+    registry_status: str = Field(default="", description="The registry's wording, e.g. 'PARTIALLY ACTIVE'")
 
 
 class Team(Strict):

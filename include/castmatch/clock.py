@@ -1,0 +1,68 @@
+"""The one roadmap clock: every day offset, week start and deadline is computed here.
+
+``real``: Day 1 is the roadmap's ``start_date`` at midnight in its timezone (Asia/Kolkata for
+CastMatch). ``compressed``: a roadmap day lasts ``compressed_day_seconds`` counted from an
+origin (the roadmap run's start), so a twelve-week roadmap runs in minutes for a demo.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+import pendulum
+
+ClockMode = Literal["real", "compressed"]
+
+
+def clock_mode(default: str = "real") -> ClockMode:
+    """``$CASTMATCH_CLOCK`` if set, else ``default`` (the config's mode)."""
+    mode = os.environ.get("CASTMATCH_CLOCK", default)
+    if mode not in ("real", "compressed"):
+        raise ValueError(f"CASTMATCH_CLOCK must be 'real' or 'compressed', not {mode!r}")
+    return mode  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class RoadmapClock:
+    start_date: str
+    timezone: str
+    days_per_week: int = 7
+    mode: ClockMode = "real"
+    day_seconds: float = 1.0
+    origin: dt.datetime | None = None  # compressed mode: when Day 1 began
+
+    @classmethod
+    def from_roadmap(cls, roadmap, *, mode: str | None = None, origin: dt.datetime | None = None) -> RoadmapClock:
+        return cls(
+            start_date=roadmap.start_date,
+            timezone=roadmap.timezone,
+            days_per_week=roadmap.days_per_week,
+            mode=mode or clock_mode(roadmap.clock.mode),
+            day_seconds=roadmap.clock.compressed_day_seconds,
+            origin=origin,
+        )
+
+    @property
+    def tz(self):
+        return pendulum.timezone(self.timezone)
+
+    @property
+    def roadmap_start(self) -> pendulum.DateTime:
+        """Midnight of Day 1 in the roadmap's timezone (the real clock)."""
+        day = dt.date.fromisoformat(self.start_date)
+        return pendulum.datetime(day.year, day.month, day.day, tz=self.tz)
+
+    def day_start(self, day: int) -> pendulum.DateTime:
+        if self.mode == "compressed":
+            origin = pendulum.instance(self.origin) if self.origin else pendulum.now("UTC")
+            return origin.add(seconds=(day - 1) * self.day_seconds)
+        return self.roadmap_start.add(days=day - 1)
+
+    def week_start(self, week: int) -> pendulum.DateTime:
+        return self.day_start((week - 1) * self.days_per_week + 1)
+
+    def week_of(self, day: int) -> int:
+        return (day - 1) // self.days_per_week + 1

@@ -1,0 +1,201 @@
+"""Build the roadmap's DAGs from its configuration.
+
+Only the YAML is read at parse time (no database, Redis, network or heavy import). A week whose
+files are broken still appears, as a DAG whose single task fails listing every problem with its
+file and line, so one bad file never takes the other DAGs down with it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from airflow.sdk import DAG, Param
+
+from castmatch.clock import RoadmapClock
+from castmatch.config import RoadmapConfig, load_roadmap_cached
+from castmatch.operators.agent import AgentOperator
+from castmatch.operators.roadmap import ConfigErrorOperator, RoadmapWeekSensor
+
+FALLBACK_START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+
+
+def week_dag_id(config: RoadmapConfig, week: int) -> str:
+    prefix = config.roadmap.dag_id_prefix if config.roadmap else "roadmap"
+    return f"{prefix}_week_{week:02d}"
+
+
+def roadmap_dag_id(config: RoadmapConfig) -> str:
+    prefix = config.roadmap.dag_id_prefix if config.roadmap else "roadmap"
+    return f"{prefix}_roadmap"
+
+
+def default_args(config: RoadmapConfig) -> dict:
+    return {
+        "owner": (config.roadmap.name.lower() if config.roadmap else "roadmap"),
+        "retries": 2,
+        "retry_delay": dt.timedelta(seconds=30),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": dt.timedelta(minutes=10),
+    }
+
+
+def _start_date(clock: RoadmapClock, real: dt.datetime | None) -> dt.datetime:
+    """Real clock: the real date. Compressed clock: a fixed past date, so a roadmap whose first
+    day lies in the future can still be run back to back today."""
+    return real if real is not None else FALLBACK_START
+
+
+def _week_doc(config: RoadmapConfig, week: int) -> str:
+    spec = config.weeks[week]
+    phase = config.phase_of_week(week)
+    rows = "\n".join(
+        f"| `{u.id}` | {u.title} | {', '.join(u.agents)} | {u.day} | {u.priority.value} | "
+        f"{', '.join(f'`{d}`' for d in u.depends_on) or '-'} |"
+        for u in spec.work_units
+    )
+    focus = "\n".join(f"- {f}" for f in spec.focus)
+    return (
+        f"# {config.roadmap.name} week {week}: {spec.title}\n\n"
+        f"Phase {phase.number if phase else '?'} - {phase.name if phase else 'no phase'}.\n\n"
+        f"{focus}\n\n"
+        "| work unit | title | agents | day | priority | depends on |\n|---|---|---|---|---|---|\n"
+        f"{rows}\n\n"
+        "Each task is an `AgentOperator`: the lead agent produces a validated deliverable, stored per "
+        "run and work unit (retries and reruns replace it, never duplicate it)."
+    )
+
+
+def _error_dag(dag_id: str, config: RoadmapConfig, problems: list[str], tags: list[str]) -> DAG:
+    with DAG(
+        dag_id=dag_id,
+        schedule=None,
+        start_date=FALLBACK_START,
+        catchup=False,
+        tags=[*tags, "config-error"],
+        default_args={**default_args(config), "retries": 0},
+        doc_md="# Configuration error\n\nThis DAG cannot be built until these are fixed:\n\n"
+        + "\n".join(f"- `{p}`" for p in problems),
+    ) as dag:
+        ConfigErrorOperator(task_id="config_error", problems=problems)
+    return dag
+
+
+def build_week_dag(config: RoadmapConfig, week: int) -> DAG:
+    dag_id = week_dag_id(config, week)
+    phase = config.phase_of_week(week)
+    tags = [config.roadmap.dag_id_prefix if config.roadmap else "roadmap", f"week-{week:02d}"]
+    if phase:
+        tags.append(f"phase-{phase.number}")
+    problems = [str(i) for i in config.issues_for(week)]
+    if problems or week not in config.weeks:
+        return _error_dag(dag_id, config, problems or [f"week {week} has no valid file"], tags)
+
+    clock = RoadmapClock.from_roadmap(config.roadmap)
+    spec = config.weeks[week]
+    roadmap_dir = str(config.directory)
+    with DAG(
+        dag_id=dag_id,
+        description=f"{config.roadmap.name} week {week}: {spec.title}",
+        # Production: the week starts on its real date (roadmap timezone); castmatch_roadmap
+        # triggers it there, after the previous week's go/no-go.
+        schedule=None,
+        start_date=_start_date(clock, clock.week_start(week) if clock.mode == "real" else None),
+        catchup=False,
+        max_active_runs=1,
+        tags=tags,
+        default_args=default_args(config),
+        doc_md=_week_doc(config, week),
+        params={"roadmap_run_id": Param(None, type=["null", "string"], description="Set by the roadmap driver")},
+    ) as dag:
+        tasks = {}
+        for unit in spec.work_units:
+            tasks[unit.id] = AgentOperator(
+                task_id=unit.id,
+                work_unit_id=unit.id,
+                week=week,
+                roadmap_dir=roadmap_dir,
+                priority_weight=unit.priority.weight,
+                weight_rule="absolute",
+                doc_md=f"**{unit.title}** ({', '.join(unit.agents)}; day {unit.day}; {unit.priority.value})\n\n"
+                f"Deliverable: {unit.deliverable}\n\n" + "\n".join(f"- {c}" for c in unit.acceptance_criteria),
+            )
+        for unit in spec.work_units:
+            for dep in unit.depends_on:
+                if dep in tasks:  # earlier weeks are ordered by the roadmap driver
+                    tasks[dep] >> tasks[unit.id]
+    return dag
+
+
+def build_roadmap_dag(config: RoadmapConfig) -> DAG:
+    from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+
+    dag_id = roadmap_dag_id(config)
+    tags = [config.roadmap.dag_id_prefix if config.roadmap else "roadmap", "roadmap"]
+    problems = [str(i) for i in config.issues_for(None)]
+    if problems:
+        return _error_dag(dag_id, config, problems, tags)
+
+    roadmap = config.roadmap
+    clock = RoadmapClock.from_roadmap(roadmap)
+    with DAG(
+        dag_id=dag_id,
+        description=f"{roadmap.name}: runs the weeks in order on the roadmap clock",
+        # Real clock: one run from the roadmap's first day, its sensors wait for each week's date.
+        # Compressed clock: started by hand (make run) and the weeks follow back to back.
+        schedule="@once" if clock.mode == "real" else None,
+        start_date=_start_date(clock, clock.roadmap_start if clock.mode == "real" else None),
+        catchup=False,
+        max_active_runs=1,
+        tags=tags,
+        default_args={**default_args(config), "retry_delay": dt.timedelta(seconds=10)},
+        params={"clock": Param(clock.mode, enum=["real", "compressed"], description="real dates or compressed days")},
+        doc_md=(
+            f"# {roadmap.name} roadmap\n\n{roadmap.mission}.\n\nTarget: {roadmap.target}.\n\n"
+            "For each week: wait until the week starts on the roadmap clock, then run its DAG and wait "
+            "for it to finish. Trigger with `{\"clock\": \"compressed\"}` to run the whole roadmap back to "
+            f"back ({roadmap.clock.compressed_day_seconds:g} s per roadmap day).\n\n"
+            + "\n".join(f"- Phase {p.number} {p.name}: weeks {p.weeks[0]}-{p.weeks[-1]}" for p in roadmap.phases)
+        ),
+    ) as dag:
+        previous = None
+        for week in config.week_numbers:
+            wait = RoadmapWeekSensor(
+                task_id=f"wait_week_{week:02d}",
+                week=week,
+                clock_mode="{{ params.clock }}",
+                roadmap_dir=str(config.directory),
+                poke_interval=5,
+                timeout=dt.timedelta(days=7 * (week + 4)).total_seconds(),
+            )
+            run = TriggerDagRunOperator(
+                task_id=f"run_week_{week:02d}",
+                trigger_dag_id=week_dag_id(config, week),
+                trigger_run_id=f"roadmap__{{{{ run_id }}}}__week_{week:02d}",
+                conf={"roadmap_run_id": "{{ run_id }}"},
+                wait_for_completion=True,
+                poke_interval=5,
+                allowed_states=["success"],
+                failed_states=["failed"],
+                reset_dag_run=True,
+            )
+            if previous is not None:
+                previous >> wait
+            wait >> run
+            previous = run
+    return dag
+
+
+def build_dags(roadmap_dir: str | Path | None = None) -> dict[str, DAG]:
+    """Every DAG of the roadmap, keyed by dag_id (for ``globals().update(...)`` in dags/)."""
+    config = load_roadmap_cached(roadmap_dir)
+    dags: dict[str, DAG] = {}
+    if config.roadmap is None and not config.weeks:
+        # Nothing to name the DAGs after: fail the import so the error shows in the UI.
+        config.raise_for_issues(all_files=True)
+    for week in config.week_numbers:
+        dag = build_week_dag(config, week)
+        dags[dag.dag_id] = dag
+    dag = build_roadmap_dag(config)
+    dags[dag.dag_id] = dag
+    return dags

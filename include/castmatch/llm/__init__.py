@@ -1,0 +1,1 @@
+"""The LLM layer: prompts, the deliverable schema and the backends that produce deliverables."""

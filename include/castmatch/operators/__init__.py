@@ -1,0 +1,1 @@
+"""Airflow operators of CastMatch: where Airflow meets the config, the LLM layer and the store."""

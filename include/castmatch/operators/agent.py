@@ -1,0 +1,78 @@
+"""``AgentOperator``: one work unit run by its agent, producing a stored, validated deliverable."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+
+class AgentOperator(BaseOperator):
+    """Run work unit ``work_unit_id`` of the roadmap in ``roadmap_dir`` through its lead agent.
+
+    The agent gets its role, the work unit with its acceptance criteria and the upstream
+    deliverables (quoted as data); the answer is validated against the deliverable schema and
+    upserted per (DAG run, work unit), so retries and manual reruns never duplicate it.
+    A ``blocked`` answer is stored and fails the task without retries: nothing downstream runs
+    on work that is not done.
+    """
+
+    template_fields: Sequence[str] = ("work_unit_id",)
+    ui_color = "#e8f4fd"
+
+    def __init__(self, *, work_unit_id: str, roadmap_dir: str | None = None, week: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.work_unit_id = work_unit_id
+        self.roadmap_dir = roadmap_dir
+        self.week = week
+
+    def execute(self, context) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from castmatch.config import load_roadmap_cached
+        from castmatch.llm.backends import MalformedAnswer, get_backend
+        from castmatch.llm.prompt import build_request
+        from castmatch.store import Store
+
+        config = load_roadmap_cached(self.roadmap_dir)
+        config.raise_for_issues(self.week)
+        unit = config.work_units.get(self.work_unit_id)
+        if unit is None:
+            raise AirflowFailException(f"work unit {self.work_unit_id!r} is not in the roadmap {config.directory}")
+
+        ti = context["ti"]
+        dag_id, run_id, try_number = ti.dag_id, ti.run_id, ti.try_number
+        agent_id = unit.agents[0]
+        keys = {"dag_id": dag_id, "run_id": run_id, "work_unit_id": unit.id, "agent_id": agent_id}
+
+        store = Store()
+        store.sync_config(config)
+        store.unit_started(**keys, try_number=try_number)
+        try:
+            upstream = store.upstream_deliverables(unit.depends_on, dag_id=dag_id, run_id=run_id)
+            request = build_request(config, unit, upstream, week=self.week)
+            backend = get_backend()
+            self.log.info(
+                "work unit %s: agent %s, backend %s, model %s, %d upstream deliverable(s), try %d",
+                unit.id, agent_id, backend.name, request.model, len(request.upstream), try_number,
+            )
+            result = backend.generate(request)
+        except MalformedAnswer as exc:
+            store.unit_failed(**keys, try_number=try_number, error=str(exc), state="needs_review")
+            raise AirflowFailException(f"{unit.id}: needs review: {exc}") from exc
+        except Exception as exc:
+            store.unit_failed(**keys, try_number=try_number, error=f"{type(exc).__name__}: {exc}")
+            raise
+
+        deliverable = result.deliverable.model_dump()
+        store.save_deliverable(
+            **keys, week=self.week, deliverable=deliverable,
+            backend=result.backend, model=result.model, try_number=try_number,
+        )
+        self.log.info("work unit %s: %s (%s backend) - %s", unit.id, deliverable["status"], result.backend,
+                      deliverable["summary"][:200])
+        if deliverable["status"] != "done":
+            raise AirflowFailException(f"{unit.id} is blocked: {'; '.join(deliverable['blockers']) or 'no reason given'}")
+        return {"work_unit": unit.id, "agent": agent_id, "status": deliverable["status"],
+                "backend": result.backend, "summary": deliverable["summary"]}

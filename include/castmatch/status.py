@@ -1,0 +1,83 @@
+"""The agent status matrix and per-week progress, derived from stored state (never typed in).
+
+- ACTIVE: a work unit of the agent is running.
+- BLOCKED: a unit of theirs ended blocked, failed or needs review and has no accepted deliverable.
+- WAITING: their next unit waits on dependencies that are not delivered yet.
+- STANDBY: nothing of theirs runs or waits (ready for the next assignment).
+Until an agent has any stored run, the seed's baseline status and task label are shown.
+Progress = baseline + (100 - baseline) x accepted weight / assigned weight.
+"""
+
+from __future__ import annotations
+
+from castmatch.config import RoadmapConfig
+from castmatch.store import Store
+
+PROBLEM_STATES = {"blocked", "failed", "needs_review"}
+
+
+def unit_states(store: Store) -> tuple[set[str], dict[str, str]]:
+    """(units with an accepted deliverable, latest run state of every unit that ran)."""
+    done = {d["work_unit_id"] for d in store.deliverables() if d["status"] == "done"}
+    latest: dict[str, tuple] = {}
+    for run in store.unit_runs():
+        stamp = (run["ended_at"] or run["started_at"], run["id"])
+        current = latest.get(run["work_unit_id"])
+        if current is None or (stamp[0] is not None and (current[0][0] is None or stamp >= current[0])):
+            latest[run["work_unit_id"]] = (stamp, run["state"])
+    return done, {unit: state for unit, (_, state) in latest.items()}
+
+
+def status_matrix(config: RoadmapConfig, store: Store) -> dict:
+    done, latest = unit_states(store)
+    units = config.work_units
+    agents_out = []
+    for agent in config.agents.values():
+        mine = [u for u in units.values() if agent.id in u.agents]
+        total = sum(u.weight for u in mine) or 1.0
+        accepted = sum(u.weight for u in mine if u.id in done)
+        progress = round(agent.baseline_progress + (100 - agent.baseline_progress) * accepted / total)
+        ran = [u for u in mine if u.id in latest]
+        running = [u for u in mine if latest.get(u.id) == "running" and u.id not in done]
+        problems = [u for u in mine if latest.get(u.id) in PROBLEM_STATES and u.id not in done]
+        pending = sorted((u for u in mine if u.id not in done), key=lambda u: (config.unit_week[u.id], u.day))
+        if not ran:
+            status, task = agent.baseline_status, agent.baseline_task or agent.current_task
+        elif running:
+            status, task = "ACTIVE", running[0].title
+        elif problems:
+            status, task = "BLOCKED", problems[0].title
+        elif pending and any(d not in done for d in pending[0].depends_on):
+            status, task = "WAITING", pending[0].title
+        else:
+            status, task = "STANDBY", pending[0].title if pending else "All assigned work delivered"
+        agents_out.append({
+            "id": agent.id, "short_name": agent.short_name, "status": status,
+            "progress": progress, "current_task": task,
+        })
+    weeks_out = [
+        {"week": w, "done": sum(1 for u in config.weeks[w].work_units if u.id in done),
+         "total": len(config.weeks[w].work_units)}
+        for w in sorted(config.weeks)
+    ]
+    return {"agents": agents_out, "weeks": weeks_out}
+
+
+ICONS = {"ACTIVE": "🟢", "WAITING": "🟡", "BLOCKED": "🔴", "STANDBY": "⚪"}
+
+
+def render_matrix(matrix: dict) -> str:
+    """The seed's AGENT STATUS MATRIX as a box-drawn table, then weeks done/total."""
+    widths = (25, 12, 10, 34)
+    def row(cells):
+        return "│" + "│".join(f" {str(c)[:w - 2]:<{w - 2}} " for c, w in zip(cells, widths, strict=True)) + "│"
+    def rule(left, mid, right):
+        return left + mid.join("─" * w for w in widths) + right
+    lines = ["AGENT STATUS MATRIX", rule("┌", "┬", "┐"), row(("Agent", "Status", "Progress", "Current Task")),
+             rule("├", "┼", "┤")]
+    for a in matrix["agents"]:
+        lines.append(row((a["short_name"], f"{ICONS[a['status']]} {a['status']}", f"{a['progress']}%", a["current_task"])))
+    lines.append(rule("└", "┴", "┘"))
+    lines.append("")
+    lines.append("WEEKS  " + "  ".join(f"W{w['week']:02d} {w['done']}/{w['total']}" for w in matrix["weeks"]))
+    return "\n".join(lines)

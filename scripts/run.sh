@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# `make run`: Airflow standalone on :8080 with the CastMatch DAGs, on embedded defaults (SQLite for
+# Airflow and for the CastMatch store unless CASTMATCH_DATABASE_URL is set), then the roadmap
+# triggered on the compressed clock. Ctrl-C stops Airflow.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BIN=$ROOT/.venv/bin
+export PATH=$BIN:$PATH
+export AIRFLOW_HOME=${AIRFLOW_HOME:-$ROOT/.airflow}
+export AIRFLOW__CORE__DAGS_FOLDER=$ROOT/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER=$ROOT/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False
+export AIRFLOW__CORE__PARALLELISM=${AIRFLOW__CORE__PARALLELISM:-4}
+export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=30
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin}
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=$AIRFLOW_HOME/passwords.json
+export CASTMATCH_CLOCK=${CASTMATCH_CLOCK:-compressed}
+PORT=${AIRFLOW__API__PORT:-8080}
+mkdir -p "$AIRFLOW_HOME"
+# A known local login (development only): admin / admin unless the file already says otherwise.
+[ -f "$AIRFLOW_HOME/passwords.json" ] || echo '{"admin": "admin"}' > "$AIRFLOW_HOME/passwords.json"
+
+echo "== Airflow metadata database ($AIRFLOW_HOME)"
+airflow db migrate >/dev/null
+echo "== CastMatch store"
+castmatch db upgrade
+castmatch validate
+echo "== connections, pools, variables"
+castmatch airflow-settings load airflow_settings.yaml >/dev/null
+
+airflow standalone > "$AIRFLOW_HOME/standalone.log" 2>&1 &
+AF_PID=$!
+trap 'kill $AF_PID 2>/dev/null; wait $AF_PID 2>/dev/null' EXIT INT TERM
+echo "== waiting for Airflow on http://localhost:$PORT (log: $AIRFLOW_HOME/standalone.log)"
+for _ in $(seq 1 180); do
+  curl -fs "http://localhost:$PORT/api/v2/monitor/health" >/dev/null 2>&1 && break
+  kill -0 $AF_PID 2>/dev/null || { tail -n 40 "$AIRFLOW_HOME/standalone.log"; exit 1; }
+  sleep 2
+done
+for _ in $(seq 1 90); do
+  airflow dags list -o plain 2>/dev/null | grep -q castmatch_roadmap && break
+  sleep 2
+done
+airflow dags unpause castmatch_roadmap >/dev/null
+airflow dags trigger castmatch_roadmap --conf '{"clock": "compressed"}'
+USER_NAME=$(echo "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS" | cut -d: -f1)
+cat <<MSG
+
+  CastMatch Orchestrator is running: http://localhost:$PORT
+  Login: $USER_NAME / $(python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], '?'))" "$AIRFLOW_HOME/passwords.json" "$USER_NAME")
+  The roadmap (castmatch_roadmap) is running on the compressed clock.
+  Status matrix: .venv/bin/castmatch status   (AIRFLOW_HOME=$AIRFLOW_HOME)
+  Ctrl-C stops Airflow.
+
+MSG
+wait $AF_PID

@@ -1,0 +1,91 @@
+"""Shared fixtures. Tests use the real PostgreSQL and Redis of this machine (127.0.0.1); a test that
+needs one and cannot reach it fails, it never skips.
+
+Airflow gets a throw-away home (SQLite metadata DB) per test session, set before Airflow is imported.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_HOME = Path(tempfile.mkdtemp(prefix="castmatch-airflow-"))
+os.environ["AIRFLOW_HOME"] = str(_HOME)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
+os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+os.environ.setdefault("CASTMATCH_LLM", "offline")
+os.environ.pop("CASTMATCH_ROADMAP_DIR", None)
+os.environ.pop("CASTMATCH_CLOCK", None)
+
+PG_ADMIN_URL = os.environ.get("CASTMATCH_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("CASTMATCH_TEST_REDIS", "redis://127.0.0.1:6379/0")
+BIN = Path(sys.executable).parent
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_HOME, ignore_errors=True)
+
+
+def _admin_engine():
+    import sqlalchemy as sa
+
+    return sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+
+def create_pg_database() -> str:
+    """A fresh, empty PostgreSQL database; returns its URL."""
+    import sqlalchemy as sa
+
+    name = f"cm_test_{uuid.uuid4().hex[:10]}"
+    engine = _admin_engine()
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_pg_database(url: str) -> None:
+    import sqlalchemy as sa
+
+    from castmatch.store.db import get_engine
+
+    get_engine.cache_clear()
+    name = url.rsplit("/", 1)[1]
+    engine = _admin_engine()
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_url(monkeypatch) -> str:
+    """A fresh PostgreSQL database for one test, selected through CASTMATCH_DATABASE_URL."""
+    url = create_pg_database()
+    monkeypatch.setenv("CASTMATCH_DATABASE_URL", url)
+    yield url
+    drop_pg_database(url)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """Airflow's metadata database in the session's throw-away home, migrated once."""
+    subprocess.run([str(BIN / "airflow"), "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
+    return _HOME
+
+
+@pytest.fixture
+def roadmap_copy(tmp_path) -> Path:
+    """A writable copy of the CastMatch roadmap folder, for tests that break it."""
+    dest = tmp_path / "roadmap"
+    shutil.copytree(ROOT / "include" / "roadmaps" / "castmatch", dest)
+    return dest
