@@ -26,9 +26,9 @@ def _status(args) -> int:
     from castmatch.store import Store
 
     config = load_roadmap(args.roadmap)
-    if config.issues:
-        for issue in config.issues:
-            print(issue, file=sys.stderr)
+    for issue in config.issues:
+        print(f"warning: {issue}", file=sys.stderr)
+    if config.team is None or config.roadmap is None:
         return 1
     matrix = status_matrix(config, Store())
     print(json.dumps(matrix, indent=2) if args.json else render_matrix(matrix))

@@ -8,6 +8,18 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 
+def run_key_of(context) -> str:
+    """The run a work unit's result belongs to: the roadmap run that triggered this week, else the
+    week run's logical date, else its run id. Rerunning the same run replaces its results."""
+    roadmap_run = (context.get("params") or {}).get("roadmap_run_id")
+    if roadmap_run:
+        return f"roadmap:{roadmap_run}"
+    logical_date = context.get("logical_date")
+    if logical_date is not None:
+        return f"date:{logical_date.isoformat()}"
+    return f"run:{context['ti'].run_id}"
+
+
 class AgentOperator(BaseOperator):
     """Run work unit ``work_unit_id`` of the roadmap in ``roadmap_dir`` through its lead agent.
 
@@ -43,14 +55,15 @@ class AgentOperator(BaseOperator):
 
         ti = context["ti"]
         dag_id, run_id, try_number = ti.dag_id, ti.run_id, ti.try_number
+        run_key = run_key_of(context)
         agent_id = unit.agents[0]
-        keys = {"dag_id": dag_id, "run_id": run_id, "work_unit_id": unit.id, "agent_id": agent_id}
+        keys = {"dag_id": dag_id, "run_key": run_key, "run_id": run_id, "work_unit_id": unit.id, "agent_id": agent_id}
 
         store = Store()
         store.sync_config(config)
         store.unit_started(**keys, try_number=try_number)
         try:
-            upstream = store.upstream_deliverables(unit.depends_on, dag_id=dag_id, run_id=run_id)
+            upstream = store.upstream_deliverables(unit.depends_on, run_key=run_key)
             request = build_request(config, unit, upstream, week=self.week)
             backend = get_backend()
             self.log.info(

@@ -56,42 +56,45 @@ class Store:
 
     # ---------------------------------------------------------------- unit lifecycle
 
-    def unit_started(self, *, dag_id: str, run_id: str, work_unit_id: str, agent_id: str, try_number: int) -> None:
+    def unit_started(self, *, dag_id: str, run_key: str, run_id: str, work_unit_id: str, agent_id: str,
+                     try_number: int) -> None:
         now = utcnow()
         with self.engine.begin() as conn:
             _upsert(conn, t.unit_runs, {
-                "dag_id": dag_id, "run_id": run_id, "work_unit_id": work_unit_id, "agent_id": agent_id,
-                "state": "running", "try_number": try_number, "started_at": now, "ended_at": None, "error": None,
-            }, ["dag_id", "run_id", "work_unit_id"])
+                "dag_id": dag_id, "run_key": run_key, "run_id": run_id,
+                "work_unit_id": work_unit_id, "agent_id": agent_id, "state": "running",
+                "try_number": try_number, "started_at": now, "ended_at": None, "error": None,
+            }, ["dag_id", "run_key", "work_unit_id"])
             self._event(conn, "unit_started", dag_id, run_id, work_unit_id, agent_id, f"try {try_number}")
 
-    def unit_failed(self, *, dag_id: str, run_id: str, work_unit_id: str, agent_id: str, try_number: int,
+    def unit_failed(self, *, dag_id: str, run_key: str, run_id: str, work_unit_id: str, agent_id: str, try_number: int,
                     error: str, state: str = "failed") -> None:
         now = utcnow()
         with self.engine.begin() as conn:
             _upsert(conn, t.unit_runs, {
-                "dag_id": dag_id, "run_id": run_id, "work_unit_id": work_unit_id, "agent_id": agent_id,
-                "state": state, "try_number": try_number, "ended_at": now, "error": error[:4000],
-            }, ["dag_id", "run_id", "work_unit_id"])
+                "dag_id": dag_id, "run_key": run_key, "run_id": run_id, "work_unit_id": work_unit_id,
+                "agent_id": agent_id, "state": state, "try_number": try_number, "ended_at": now,
+                "error": error[:4000],
+            }, ["dag_id", "run_key", "work_unit_id"])
             self._event(conn, f"unit_{state}", dag_id, run_id, work_unit_id, agent_id, error[:4000])
 
-    def save_deliverable(self, *, dag_id: str, run_id: str, work_unit_id: str, agent_id: str, week: int,
+    def save_deliverable(self, *, dag_id: str, run_key: str, run_id: str, work_unit_id: str, agent_id: str, week: int,
                          deliverable: dict[str, Any], backend: str, model: str, try_number: int) -> None:
         """Store the validated deliverable of a unit in a run (replacing an earlier try's)."""
         now = utcnow()
         state = deliverable["status"]
         with self.engine.begin() as conn:
             _upsert(conn, t.deliverables, {
-                "dag_id": dag_id, "run_id": run_id, "work_unit_id": work_unit_id, "agent_id": agent_id,
+                "dag_id": dag_id, "run_key": run_key, "run_id": run_id, "work_unit_id": work_unit_id, "agent_id": agent_id,
                 "week": week, "status": state, "summary": deliverable["summary"],
                 "content": deliverable["content"], "blockers": list(deliverable.get("blockers", [])),
                 "progress": int(deliverable["progress"]), "backend": backend, "model": model,
                 "try_number": try_number, "created_at": now, "updated_at": now,
-            }, ["dag_id", "run_id", "work_unit_id"], keep=["created_at"])
+            }, ["dag_id", "run_key", "work_unit_id"], keep=["created_at"])
             _upsert(conn, t.unit_runs, {
-                "dag_id": dag_id, "run_id": run_id, "work_unit_id": work_unit_id, "agent_id": agent_id,
-                "state": state, "try_number": try_number, "ended_at": now, "error": None,
-            }, ["dag_id", "run_id", "work_unit_id"])
+                "dag_id": dag_id, "run_key": run_key, "run_id": run_id, "work_unit_id": work_unit_id,
+                "agent_id": agent_id, "state": state, "try_number": try_number, "ended_at": now, "error": None,
+            }, ["dag_id", "run_key", "work_unit_id"])
             self._event(conn, f"deliverable_{state}", dag_id, run_id, work_unit_id, agent_id,
                         deliverable["summary"][:500], {"backend": backend, "model": model})
 
@@ -109,9 +112,9 @@ class Store:
 
     # ---------------------------------------------------------------- reads
 
-    def upstream_deliverables(self, unit_ids: Sequence[str], *, dag_id: str, run_id: str) -> dict[str, dict]:
-        """The accepted deliverable of each of ``unit_ids``: from this run if it has one, else the
-        newest accepted one of any run (units of earlier weeks)."""
+    def upstream_deliverables(self, unit_ids: Sequence[str], *, run_key: str) -> dict[str, dict]:
+        """The accepted deliverable of each of ``unit_ids``: from run ``run_key`` if it has one,
+        else the newest accepted one of any run (units of earlier weeks run on their own)."""
         if not unit_ids:
             return {}
         d = t.deliverables
@@ -123,18 +126,18 @@ class Store:
         found: dict[str, dict] = {}
         for row in rows:  # oldest first: later rows win, rows of this run win over all
             current = found.get(row["work_unit_id"])
-            this_run = row["dag_id"] == dag_id and row["run_id"] == run_id
+            this_run = row["run_key"] == run_key
             if current is None or this_run or not current.get("_this_run"):
                 found[row["work_unit_id"]] = {**row, "_this_run": this_run}
         return {k: {kk: vv for kk, vv in v.items() if kk != "_this_run"} for k, v in found.items()}
 
-    def deliverables(self, *, dag_id: str | None = None, run_id: str | None = None) -> list[dict]:
+    def deliverables(self, *, dag_id: str | None = None, run_key: str | None = None) -> list[dict]:
         d = t.deliverables
         query = sa.select(d).order_by(d.c.created_at, d.c.id)
         if dag_id:
             query = query.where(d.c.dag_id == dag_id)
-        if run_id:
-            query = query.where(d.c.run_id == run_id)
+        if run_key:
+            query = query.where(d.c.run_key == run_key)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 

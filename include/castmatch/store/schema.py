@@ -34,12 +34,16 @@ work_units = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
-# One row per (DAG run, work unit): the unit's state in that run. Upserted on every try.
+# `run_key` names the run a unit belongs to: the roadmap run that triggered the week, else the
+# week run's logical date, else its run id. Rerunning the same run replaces, never duplicates.
+
+# One row per (run key, work unit): the unit's state in that run. Upserted on every try.
 unit_runs = sa.Table(
     "cm_unit_runs",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("dag_id", sa.String(250), nullable=False),
+    sa.Column("run_key", sa.String(250), nullable=False),
     sa.Column("run_id", sa.String(250), nullable=False),
     sa.Column("work_unit_id", sa.String(100), nullable=False),
     sa.Column("agent_id", sa.String(100), nullable=False),
@@ -48,15 +52,16 @@ unit_runs = sa.Table(
     sa.Column("started_at", sa.DateTime(timezone=True)),
     sa.Column("ended_at", sa.DateTime(timezone=True)),
     sa.Column("error", sa.Text),
-    sa.UniqueConstraint("dag_id", "run_id", "work_unit_id", name="uq_cm_unit_runs_run_unit"),
+    sa.UniqueConstraint("dag_id", "run_key", "work_unit_id", name="uq_cm_unit_runs_run_unit"),
 )
 
-# One deliverable per (DAG run, work unit); a retry or a rerun replaces it, never adds a second.
+# One deliverable per (run key, work unit); a retry or a rerun replaces it, never adds a second.
 deliverables = sa.Table(
     "cm_deliverables",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("dag_id", sa.String(250), nullable=False),
+    sa.Column("run_key", sa.String(250), nullable=False),
     sa.Column("run_id", sa.String(250), nullable=False),
     sa.Column("work_unit_id", sa.String(100), nullable=False, index=True),
     sa.Column("agent_id", sa.String(100), nullable=False, index=True),
@@ -71,7 +76,7 @@ deliverables = sa.Table(
     sa.Column("try_number", sa.Integer, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    sa.UniqueConstraint("dag_id", "run_id", "work_unit_id", name="uq_cm_deliverables_run_unit"),
+    sa.UniqueConstraint("dag_id", "run_key", "work_unit_id", name="uq_cm_deliverables_run_unit"),
 )
 
 # Append-only log of what happened (a retry is a new event on purpose).

@@ -47,6 +47,7 @@ def upgrade() -> None:
         "cm_unit_runs",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("dag_id", sa.String(250), nullable=False),
+        sa.Column("run_key", sa.String(250), nullable=False),
         sa.Column("run_id", sa.String(250), nullable=False),
         sa.Column("work_unit_id", sa.String(100), nullable=False),
         sa.Column("agent_id", sa.String(100), nullable=False),
@@ -55,12 +56,13 @@ def upgrade() -> None:
         sa.Column("started_at", TS),
         sa.Column("ended_at", TS),
         sa.Column("error", sa.Text),
-        sa.UniqueConstraint("dag_id", "run_id", "work_unit_id", name="uq_cm_unit_runs_run_unit"),
+        sa.UniqueConstraint("dag_id", "run_key", "work_unit_id", name="uq_cm_unit_runs_run_unit"),
     )
     op.create_table(
         "cm_deliverables",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("dag_id", sa.String(250), nullable=False),
+        sa.Column("run_key", sa.String(250), nullable=False),
         sa.Column("run_id", sa.String(250), nullable=False),
         sa.Column("work_unit_id", sa.String(100), nullable=False, index=True),
         sa.Column("agent_id", sa.String(100), nullable=False, index=True),
@@ -75,7 +77,7 @@ def upgrade() -> None:
         sa.Column("try_number", sa.Integer, nullable=False),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("updated_at", TS, nullable=False),
-        sa.UniqueConstraint("dag_id", "run_id", "work_unit_id", name="uq_cm_deliverables_run_unit"),
+        sa.UniqueConstraint("dag_id", "run_key", "work_unit_id", name="uq_cm_deliverables_run_unit"),
     )
     op.create_table(
         "cm_events",
