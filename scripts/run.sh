@@ -26,7 +26,7 @@ echo "== Airflow metadata database ($AIRFLOW_HOME)"
 airflow db migrate >/dev/null
 echo "== CastMatch store"
 castmatch db upgrade
-castmatch validate
+castmatch validate || echo "!! the roadmap has errors: the DAGs built from broken files will show them"
 echo "== connections, pools, variables"
 castmatch airflow-settings load airflow_settings.yaml >/dev/null
 

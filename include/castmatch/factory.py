@@ -11,9 +11,11 @@ import datetime as dt
 from pathlib import Path
 
 from airflow.sdk import DAG, Param
+from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy, RetryAction, RetryRule
 
 from castmatch.clock import RoadmapClock
 from castmatch.config import RoadmapConfig, load_roadmap_cached
+from castmatch.llm.errors import BudgetExceeded, LLMPermanentError, LLMTransientError, MalformedAnswer
 from castmatch.operators.agent import AgentOperator
 from castmatch.operators.roadmap import ConfigErrorOperator, RoadmapWeekSensor
 
@@ -38,6 +40,18 @@ def default_args(config: RoadmapConfig) -> dict:
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": dt.timedelta(minutes=10),
     }
+
+
+def agent_retry_policy(config: RoadmapConfig) -> ExceptionRetryPolicy:
+    """Airflow's side of the LLM failure policy: Claude unavailable (after the in-task attempts)
+    retries later; a refused request, a malformed answer or a budget stop fails at once."""
+    delay = dt.timedelta(seconds=config.llm.retry.task_retry_delay_seconds if config.llm else 60)
+    return ExceptionRetryPolicy(rules=[
+        RetryRule(exception=LLMTransientError, action=RetryAction.RETRY, retry_delay=delay,
+                  reason="Claude unavailable after in-task retries: retry later"),
+        RetryRule(exception=[LLMPermanentError, MalformedAnswer, BudgetExceeded], action=RetryAction.FAIL,
+                  reason="retrying cannot help"),
+    ])
 
 
 def _start_date(clock: RoadmapClock, real: dt.datetime | None) -> dt.datetime:
@@ -108,6 +122,7 @@ def build_week_dag(config: RoadmapConfig, week: int) -> DAG:
         doc_md=_week_doc(config, week),
         params={"roadmap_run_id": Param(None, type=["null", "string"], description="Set by the roadmap driver")},
     ) as dag:
+        retry_policy = agent_retry_policy(config)
         tasks = {}
         for unit in spec.work_units:
             tasks[unit.id] = AgentOperator(
@@ -117,6 +132,7 @@ def build_week_dag(config: RoadmapConfig, week: int) -> DAG:
                 roadmap_dir=roadmap_dir,
                 priority_weight=unit.priority.weight,
                 weight_rule="absolute",
+                retry_policy=retry_policy,
                 doc_md=f"**{unit.title}** ({', '.join(unit.agents)}; day {unit.day}; {unit.priority.value})\n\n"
                 f"Deliverable: {unit.deliverable}\n\n" + "\n".join(f"- {c}" for c in unit.acceptance_criteria),
             )

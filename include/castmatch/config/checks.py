@@ -114,6 +114,7 @@ def cross_check(config: RoadmapConfig) -> None:
     _check_gates(config, report)
     _check_kpis(config, report)
     _check_operations(config, report)
+    _check_llm(config, report)
 
 
 def _check_weeks(config: RoadmapConfig, report) -> None:
@@ -237,3 +238,24 @@ def _check_operations(config: RoadmapConfig, report) -> None:
     levels = [e.level for e in ops.escalation]
     if levels and levels != list(range(1, len(levels) + 1)):
         report(file, ("escalation",), f"escalation levels must be 1..{len(levels)} in order, got {levels}")
+
+
+def _check_llm(config: RoadmapConfig, report) -> None:
+    llm = config.llm
+    if not llm or "llm.yaml" not in config.sources:
+        return
+    file = "llm.yaml"
+    if llm.prices:
+        for agent_index, agent in enumerate(config.team.agents if config.team else []):
+            if agent.model not in llm.prices:
+                report("team.yaml", ("agents", agent_index, "model"), f"model {agent.model!r} has no price in llm.yaml")
+        if llm.budgets.downgrade_to and llm.budgets.downgrade_to not in llm.prices:
+            report(file, ("budgets", "downgrade_to"), f"model {llm.budgets.downgrade_to!r} has no price")
+    if llm.budgets.on_exceed == "downgrade" and not llm.budgets.downgrade_to:
+        report(file, ("budgets", "downgrade_to"), "on_exceed: downgrade needs downgrade_to")
+    for agent_id in llm.budgets.agents:
+        if agent_id not in config.agents:
+            report(file, ("budgets", "agents", agent_id), f"unknown agent {agent_id!r}")
+    for week in llm.budgets.weeks:
+        if config.weeks and week not in config.week_numbers:
+            report(file, ("budgets", "weeks", week), f"unknown week {week}")

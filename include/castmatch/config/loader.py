@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from castmatch.config import models as m
 from castmatch.config.errors import ConfigError, ConfigIssue, format_path
 
-CORE_FILES = ("team.yaml", "roadmap.yaml", "gates.yaml", "kpis.yaml", "operations.yaml")
+OPTIONAL_FILES = ("llm.yaml",)  # defaults apply when absent
 WEEK_FILE = re.compile(r"^week_(\d+)\.ya?ml$")
 
 Path_ = tuple[str | int, ...]
@@ -120,7 +120,7 @@ def validate_model(source: SourceFile, model: type[BaseModel], issues: list[Conf
                 message = "unknown field"
             elif error["type"] == "missing":
                 message = "field required"
-            elif "input" in error and error["type"] not in ("missing",) and not isinstance(
+            elif "input" in error and error["type"] not in ("missing", "value_error") and not isinstance(
                 error["input"], dict | list
             ):
                 message = f"{message} (got {error['input']!r})"
@@ -156,6 +156,7 @@ class RoadmapConfig:
     gates: m.GatesFile | None = None
     kpis: m.KpisFile | None = None
     operations: m.Operations | None = None
+    llm: m.LlmSettings | None = None
     weeks: dict[int, m.Week] = field(default_factory=dict)
     week_files: dict[int, str] = field(default_factory=dict)
     sources: dict[str, SourceFile] = field(default_factory=dict)
@@ -201,7 +202,7 @@ class RoadmapConfig:
 
     def issues_for(self, week: int | None = None) -> list[ConfigIssue]:
         """Issues in the files a DAG of ``week`` (or, with None, the roadmap driver) is built from."""
-        files = {"team.yaml", "roadmap.yaml", "gates.yaml", "kpis.yaml"}
+        files = {"team.yaml", "roadmap.yaml", "gates.yaml", "kpis.yaml", "llm.yaml"}
         if week is not None:
             files.add(self.week_files.get(week, f"weeks/week_{week:02d}.yaml"))
         return [i for i in self.issues if i.file in files]
@@ -236,8 +237,12 @@ def load_roadmap(directory: str | Path | None = None) -> RoadmapConfig:
         "gates.yaml": ("gates", m.GatesFile),
         "kpis.yaml": ("kpis", m.KpisFile),
         "operations.yaml": ("operations", m.Operations),
+        "llm.yaml": ("llm", m.LlmSettings),
     }
     for name, (attr, model) in targets.items():
+        if name in OPTIONAL_FILES and not (directory / name).exists():
+            setattr(config, attr, model())
+            continue
         source = read_yaml(directory / name, name, config.issues)
         if source is None:
             continue

@@ -306,3 +306,58 @@ class Operations(Strict):
     escalation: list[EscalationLevel] = Field(default_factory=list)
     auto_resolution: list[Protocol] = Field(default_factory=list)
     notifications: list[NotificationTrigger] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------- LLM layer
+
+
+class Price(Strict):
+    """USD per million tokens."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cache_write: float = Field(ge=0)
+    cache_read: float = Field(ge=0)
+
+
+class RateLimit(Strict):
+    requests_per_minute: int = Field(gt=0)
+    input_tokens_per_minute: int = Field(gt=0)
+    output_tokens_per_minute: int = Field(gt=0)
+
+
+class RetrySettings(Strict):
+    attempts: int = Field(default=3, ge=1, le=10, description="API attempts inside one task try")
+    backoff_seconds: float = Field(default=2.0, ge=0)
+    max_backoff_seconds: float = Field(default=60.0, ge=0)
+    task_retry_delay_seconds: float = Field(default=60.0, ge=0, description="Airflow retry delay after a transient failure")
+
+
+class Budget(Strict):
+    usd: float | None = Field(default=None, ge=0)
+    tokens: int | None = Field(default=None, ge=0)
+
+
+class Budgets(Strict):
+    roadmap: Budget = Budget()
+    per_week: Budget = Budget()
+    per_agent: Budget = Budget()
+    agents: dict[str, Budget] = Field(default_factory=dict, description="Overrides of per_agent")
+    weeks: dict[int, Budget] = Field(default_factory=dict, description="Overrides of per_week")
+    on_exceed: Literal["downgrade", "stop"] = "stop"
+    downgrade_to: str = ""
+
+
+class LlmSettings(Strict):
+    conn_id: str = "anthropic_default"
+    max_tokens: int = Field(default=4096, gt=0)
+    stream: bool = Field(default=True, description="Stream answers (deliverables can be long)")
+    timeout_seconds: float = Field(default=120.0, gt=0)
+    repair_attempts: int = Field(default=2, ge=0, le=5)
+    retry: RetrySettings = RetrySettings()
+    rate_limit_window_seconds: float = Field(default=60.0, gt=0)
+    rate_limits: dict[str, RateLimit] = Field(default_factory=dict, description="Per model; 'default' for the rest")
+    prices: dict[str, Price] = Field(default_factory=dict)
+    batch_discount: float = Field(default=0.5, gt=0, le=1)
+    fallback_to_cache: bool = True
+    budgets: Budgets = Budgets()

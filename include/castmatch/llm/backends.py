@@ -1,58 +1,37 @@
-"""LLM backends that turn an ``AgentRequest`` into a validated ``Deliverable``.
+"""Choose the backend that turns an ``AgentRequest`` into a validated ``Deliverable``.
 
 - ``offline``: deterministic, role-specific development answers (the seed's "auto-generate mock
   responses for development"), clearly labelled; the default when no Anthropic key is configured.
 - ``live``: Claude through the Anthropic provider's ``AnthropicHook`` (connection
   ``anthropic_default``: key in the password, ``host`` as base URL).
+- ``record``: live, and every answer saved as a cassette; ``replay``: cassettes, no network.
 
-``CASTMATCH_LLM=offline|live`` overrides the choice.
+``CASTMATCH_LLM=offline|live|record|replay`` overrides the choice; ``CASTMATCH_CASSETTES`` names
+the cassette folder (default: ``cassettes/`` in the roadmap folder).
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
-from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
 
-from pydantic import ValidationError
-
+from castmatch.llm.base import CallContext, LLMResult
 from castmatch.llm.prompt import AgentRequest
-from castmatch.llm.schema import TOOL_NAME, Deliverable, deliverable_tool
-
-log = logging.getLogger(__name__)
+from castmatch.llm.schema import Deliverable
 
 OFFLINE_LABEL = "[OFFLINE DEVELOPMENT RESPONSE - generated without Claude, for development only]"
-BACKENDS = ("offline", "live")
-
-
-class MalformedAnswer(Exception):
-    """The model's answer did not match the deliverable schema after every repair attempt."""
-
-    def __init__(self, message: str, raw: str = ""):
-        super().__init__(message)
-        self.raw = raw
-
-
-@dataclass
-class LLMResult:
-    deliverable: Deliverable
-    backend: str
-    model: str
-    usage: dict = field(default_factory=dict)
-
-
-class Backend(Protocol):
-    name: str
-
-    def generate(self, request: AgentRequest) -> LLMResult: ...
+BACKENDS = ("offline", "live", "record", "replay")
 
 
 class OfflineBackend:
     """Deterministic answers built from the agent's role and the work unit; no network."""
 
     name = "offline"
+
+    def __init__(self, store=None, context: CallContext | None = None):
+        self.store = store
+        self.context = context or CallContext()
 
     def generate(self, request: AgentRequest) -> LLMResult:
         digest = hashlib.sha256(request.request_hash.encode()).hexdigest()[:12]
@@ -70,9 +49,7 @@ class OfflineBackend:
             ),
         ]
         if request.upstream:
-            parts.append("## Builds on\n" + "\n".join(
-                f"- `{u.work_unit_id}` by {u.agent_id}" for u in request.upstream
-            ))
+            parts.append("## Builds on\n" + "\n".join(f"- `{u.work_unit_id}` by {u.agent_id}" for u in request.upstream))
         if request.collaborators:
             parts.append("## With\n" + ", ".join(request.collaborators))
         deliverable = Deliverable(
@@ -82,63 +59,14 @@ class OfflineBackend:
             blockers=[f"waiting for upstream work unit {m}" for m in request.missing_upstream],
             progress=0 if blocked else 100,
         )
-        return LLMResult(deliverable, self.name, request.model, usage={})
-
-
-class LiveBackend:
-    """Claude through ``AnthropicHook``: a forced tool call returns the deliverable.
-
-    A malformed answer is re-asked with the validation error up to ``repair_attempts`` times,
-    then raised as ``MalformedAnswer`` (the unit ends ``needs_review``).
-    """
-
-    name = "live"
-
-    def __init__(self, conn_id: str = "anthropic_default", *, max_tokens: int = 4096, repair_attempts: int = 2):
-        self.conn_id = conn_id
-        self.max_tokens = max_tokens
-        self.repair_attempts = repair_attempts
-
-    def _client(self):
-        from airflow.providers.anthropic.hooks.anthropic import AnthropicHook
-
-        return AnthropicHook(conn_id=self.conn_id).get_conn()
-
-    def generate(self, request: AgentRequest) -> LLMResult:
-        client = self._client()
-        system = [{"type": "text", "text": request.system_prefix, "cache_control": {"type": "ephemeral"}}]
-        messages: list[dict] = [{"role": "user", "content": request.user_message}]
-        usage: dict[str, int] = {}
-        last_error = ""
-        for attempt in range(self.repair_attempts + 1):
-            response = client.messages.create(
-                model=request.model,
-                max_tokens=self.max_tokens,
-                system=system,
-                messages=messages,
-                tools=[deliverable_tool()],
-                tool_choice={"type": "tool", "name": TOOL_NAME},
+        if self.store is not None:
+            c = self.context
+            self.store.record_llm_call(
+                dag_id=c.dag_id, run_id=c.run_id, task_id=c.task_id, try_number=c.try_number, attempt=1,
+                agent_id=request.agent_id, work_unit_id=c.work_unit_id or request.work_unit_id, week=c.week,
+                model=request.model, backend=self.name, request_hash=request.request_hash, outcome="ok",
             )
-            for key in ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"):
-                usage[key] = usage.get(key, 0) + int(getattr(response.usage, key, 0) or 0)
-            tool_use = next((b for b in response.content if getattr(b, "type", "") == "tool_use"), None)
-            try:
-                if tool_use is None:
-                    raise ValueError("the answer has no submit_deliverable tool call")
-                deliverable = Deliverable.model_validate(tool_use.input)
-                return LLMResult(deliverable, self.name, request.model, usage)
-            except (ValidationError, ValueError) as exc:
-                last_error = str(exc)
-                log.warning("malformed answer for %s (attempt %d): %s", request.work_unit_id, attempt + 1, last_error)
-                if tool_use is None:
-                    messages = [*messages, {"role": "assistant", "content": [b.model_dump() for b in response.content] or "(empty)"},
-                                {"role": "user", "content": f"Call the {TOOL_NAME} tool. Error: {last_error}"}]
-                else:
-                    messages = [*messages, {"role": "assistant", "content": [b.model_dump() for b in response.content]},
-                                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use.id,
-                                                              "is_error": True,
-                                                              "content": f"Invalid deliverable: {last_error}. Call {TOOL_NAME} again with a valid one."}]}]
-        raise MalformedAnswer(f"answer for {request.work_unit_id} still invalid after {self.repair_attempts} repairs: {last_error}")
+        return LLMResult(deliverable, self.name, request.model, {})
 
 
 def _anthropic_key_configured(conn_id: str) -> bool:
@@ -160,8 +88,21 @@ def backend_name(conn_id: str = "anthropic_default") -> str:
     return "live" if _anthropic_key_configured(conn_id) else "offline"
 
 
-def get_backend(name: str | None = None, *, conn_id: str = "anthropic_default") -> Backend:
-    name = name or backend_name(conn_id)
-    if name == "live":
-        return LiveBackend(conn_id)
-    return OfflineBackend()
+def cassette_dir(config) -> Path:
+    env = os.environ.get("CASTMATCH_CASSETTES")
+    return Path(env) if env else Path(config.directory) / "cassettes"
+
+
+def get_backend(config, store, *, name: str | None = None, context: CallContext | None = None, limiter=None):
+    """The backend for ``config``'s LLM settings, auditing into ``store``."""
+    settings = config.llm
+    name = name or backend_name(settings.conn_id)
+    if name == "offline":
+        return OfflineBackend(store, context)
+    from castmatch.llm.claude import ClaudeBackend
+    from castmatch.llm.ratelimit import limiter_from_settings
+
+    if limiter is None and name != "replay":
+        limiter = limiter_from_settings(settings)
+    return ClaudeBackend(name, settings=settings, store=store, limiter=limiter,
+                         cassette_dir=cassette_dir(config), context=context)

@@ -43,7 +43,9 @@ class AgentOperator(BaseOperator):
         from airflow.sdk.exceptions import AirflowFailException
 
         from castmatch.config import load_roadmap_cached
-        from castmatch.llm.backends import MalformedAnswer, get_backend
+        from castmatch.llm.backends import get_backend
+        from castmatch.llm.base import CallContext
+        from castmatch.llm.errors import BudgetExceeded, LLMPermanentError, MalformedAnswer
         from castmatch.llm.prompt import build_request
         from castmatch.store import Store
 
@@ -62,10 +64,12 @@ class AgentOperator(BaseOperator):
         store = Store()
         store.sync_config(config)
         store.unit_started(**keys, try_number=try_number)
+        call = CallContext(dag_id=dag_id, run_id=run_id, task_id=ti.task_id, try_number=try_number,
+                           work_unit_id=unit.id, week=self.week)
         try:
             upstream = store.upstream_deliverables(unit.depends_on, run_key=run_key)
             request = build_request(config, unit, upstream, week=self.week)
-            backend = get_backend()
+            backend = get_backend(config, store, context=call)
             self.log.info(
                 "work unit %s: agent %s, backend %s, model %s, %d upstream deliverable(s), try %d",
                 unit.id, agent_id, backend.name, request.model, len(request.upstream), try_number,
@@ -74,8 +78,19 @@ class AgentOperator(BaseOperator):
         except MalformedAnswer as exc:
             store.unit_failed(**keys, try_number=try_number, error=str(exc), state="needs_review")
             raise AirflowFailException(f"{unit.id}: needs review: {exc}") from exc
+        except BudgetExceeded as exc:
+            store.unit_failed(**keys, try_number=try_number, error=str(exc), state="budget_exceeded")
+            store.record_event("escalation", f"{unit.id}: {exc}", dag_id=dag_id, run_id=run_id,
+                               work_unit_id=unit.id, agent_id=agent_id, data={"level": 3, "reason": "budget"})
+            raise AirflowFailException(f"{unit.id}: {exc}") from exc
+        except LLMPermanentError as exc:
+            store.unit_failed(**keys, try_number=try_number, error=str(exc))
+            raise AirflowFailException(str(exc)) from exc
         except Exception as exc:
             store.unit_failed(**keys, try_number=try_number, error=f"{type(exc).__name__}: {exc}")
+            if try_number > ti.max_tries:  # no Airflow retry left: the seed's escalation takes over
+                store.record_event("escalation", f"{unit.id}: {exc}", dag_id=dag_id, run_id=run_id,
+                                   work_unit_id=unit.id, agent_id=agent_id, data={"level": 1, "reason": type(exc).__name__})
             raise
 
         deliverable = result.deliverable.model_dump()
@@ -83,9 +98,9 @@ class AgentOperator(BaseOperator):
             **keys, week=self.week, deliverable=deliverable,
             backend=result.backend, model=result.model, try_number=try_number,
         )
-        self.log.info("work unit %s: %s (%s backend) - %s", unit.id, deliverable["status"], result.backend,
-                      deliverable["summary"][:200])
+        self.log.info("work unit %s: %s (%s backend, %s) - %s", unit.id, deliverable["status"], result.backend,
+                      result.model, deliverable["summary"][:200])
         if deliverable["status"] != "done":
             raise AirflowFailException(f"{unit.id} is blocked: {'; '.join(deliverable['blockers']) or 'no reason given'}")
         return {"work_unit": unit.id, "agent": agent_id, "status": deliverable["status"],
-                "backend": result.backend, "summary": deliverable["summary"]}
+                "backend": result.backend, "model": result.model, "summary": deliverable["summary"]}

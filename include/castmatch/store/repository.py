@@ -153,3 +153,48 @@ class Store:
             query = query.where(e.c.kind == kind)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
+
+    # ---------------------------------------------------------------- LLM ledger and response cache
+
+    def record_llm_call(self, **row: Any) -> None:
+        """One audit row per API attempt (see ``schema.llm_calls``)."""
+        row.setdefault("ts", utcnow())
+        with self.engine.begin() as conn:
+            conn.execute(sa.insert(t.llm_calls).values(**row))
+
+    def llm_calls(self) -> list[dict]:
+        c = t.llm_calls
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(sa.select(c).order_by(c.id)).mappings()]
+
+    def llm_spend(self, *, agent_id: str | None = None, week: int | None = None) -> tuple[float, int]:
+        """(USD, tokens of all four kinds) booked so far, optionally for one agent or week."""
+        c = t.llm_calls
+        tokens = c.c.input_tokens + c.c.output_tokens + c.c.cache_creation_input_tokens + c.c.cache_read_input_tokens
+        query = sa.select(sa.func.coalesce(sa.func.sum(c.c.cost_usd), 0.0), sa.func.coalesce(sa.func.sum(tokens), 0))
+        if agent_id is not None:
+            query = query.where(c.c.agent_id == agent_id)
+        if week is not None:
+            query = query.where(c.c.week == week)
+        with self.engine.connect() as conn:
+            usd, count = conn.execute(query).one()
+        return float(usd), int(count)
+
+    def cache_response(self, request_hash: str, model: str, deliverable: dict) -> None:
+        with self.engine.begin() as conn:
+            _upsert(conn, t.llm_responses, {"request_hash": request_hash, "model": model,
+                                            "deliverable": deliverable, "created_at": utcnow()}, ["request_hash"])
+
+    def cached_response(self, request_hash: str) -> dict | None:
+        r = t.llm_responses
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(r).where(r.c.request_hash == request_hash)).mappings().first()
+        return dict(row) if row else None
+
+    def update_llm_call_outcome(self, request_hash: str, outcome: str, error: str | None = None) -> None:
+        """Re-mark the newest attempt of a request (answered, but the answer was unusable)."""
+        c = t.llm_calls
+        with self.engine.begin() as conn:
+            newest = conn.execute(sa.select(sa.func.max(c.c.id)).where(c.c.request_hash == request_hash)).scalar()
+            if newest is not None:
+                conn.execute(sa.update(c).where(c.c.id == newest).values(outcome=outcome, error=error))

@@ -93,3 +93,43 @@ events = sa.Table(
     sa.Column("message", sa.Text, nullable=False, server_default=""),
     sa.Column("data", sa.JSON),
 )
+
+# The audit ledger: one row per API attempt (failed ones included), the base of usage reports
+# and budgets.
+llm_calls = sa.Table(
+    "cm_llm_calls",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("dag_id", sa.String(250)),
+    sa.Column("run_id", sa.String(250)),
+    sa.Column("task_id", sa.String(250)),
+    sa.Column("try_number", sa.Integer),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("agent_id", sa.String(100), index=True),
+    sa.Column("work_unit_id", sa.String(100)),
+    sa.Column("week", sa.Integer, index=True),
+    sa.Column("model", sa.String(100), nullable=False),
+    sa.Column("backend", sa.String(20), nullable=False),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("input_tokens", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("output_tokens", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("cache_creation_input_tokens", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("cache_read_input_tokens", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("latency_ms", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("cost_usd", sa.Float, nullable=False, server_default="0"),
+    sa.Column("batch", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("outcome", sa.String(40), nullable=False),  # ok | malformed | error | cache_fallback
+    sa.Column("error_class", sa.String(100)),
+    sa.Column("error", sa.Text),
+)
+
+# Last good answer per request, for the seed's "fallback to cached responses".
+llm_responses = sa.Table(
+    "cm_llm_responses",
+    metadata,
+    sa.Column("request_hash", sa.String(64), primary_key=True),
+    sa.Column("model", sa.String(100), nullable=False),
+    sa.Column("deliverable", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,295 @@
+"""Claude backends: ``live`` (AnthropicHook), ``record`` (live, and every answer saved as a
+cassette) and ``replay`` (cassettes, byte for byte, no network).
+
+One call = one or more API attempts, each one audited:
+- the prompt's stable prefix carries ``cache_control``; the answer is a forced tool call
+  validated against the deliverable schema, re-asked with the error a bounded number of times;
+- before each attempt: the budgets (may downgrade the model or stop), then the shared Redis rate
+  limiter;
+- 429/529/5xx/timeouts are retried here with backoff (honouring ``retry-after``); when they
+  outlast the attempts, the cached answer to the same request is served, labelled, or
+  ``LLMTransientError`` hands over to Airflow's retries; 401/403/invalid requests/spend limits
+  raise ``LLMPermanentError`` at once.
+
+The core is async so that ``generate_many`` can run many calls of one task concurrently (async
+client) within the rate limiter; ``generate`` runs one call on its own event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import random
+import time
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from castmatch.llm.base import CallContext, LLMResult
+from castmatch.llm.budget import USAGE_KINDS, BudgetGuard, cost_usd, estimate_tokens
+from castmatch.llm.errors import LLMPermanentError, LLMTransientError, MalformedAnswer
+from castmatch.llm.prompt import AgentRequest
+from castmatch.llm.schema import TOOL_NAME, Deliverable, deliverable_tool
+
+log = logging.getLogger(__name__)
+
+CACHED_LABEL = "[CACHED RESPONSE - Claude was unavailable; served from the answer of {when}]"
+
+
+def body_hash(body: dict) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def classify(exc: BaseException) -> str | None:
+    """``transient``, ``permanent`` or None (not an API error)."""
+    import anthropic
+
+    if isinstance(exc, anthropic.APIConnectionError):  # includes timeouts
+        return "transient"
+    if isinstance(exc, anthropic.APIStatusError):
+        return "transient" if exc.status_code in (408, 409, 429) or exc.status_code >= 500 else "permanent"
+    return None
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line reason that never contains credentials."""
+    status = getattr(exc, "status_code", None)
+    body = getattr(exc, "body", None)
+    message = body.get("error", {}).get("message") if isinstance(body, dict) else None
+    text = message or str(exc).splitlines()[0][:300]
+    return f"{type(exc).__name__}{f' ({status})' if status else ''}: {text}"
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    response = getattr(exc, "response", None)
+    if response is None:
+        return None
+    headers = response.headers
+    try:
+        if headers.get("retry-after-ms"):
+            return float(headers["retry-after-ms"]) / 1000
+        if headers.get("retry-after"):
+            return float(headers["retry-after"])
+    except ValueError:
+        return None
+    return None
+
+
+class ClaudeBackend:
+    """A Claude backend in mode ``live``, ``record`` or ``replay`` (see the module doc)."""
+
+    def __init__(self, mode: str, *, settings, store, limiter=None, cassette_dir: str | Path | None = None,
+                 context: CallContext | None = None):
+        if mode not in ("live", "record", "replay"):
+            raise ValueError(f"unknown Claude backend mode {mode!r}")
+        self.name = mode
+        self.settings = settings
+        self.store = store
+        self.limiter = limiter
+        self.cassettes = Path(cassette_dir) if cassette_dir else None
+        self.context = context or CallContext()
+        self.budget = BudgetGuard(settings, store)
+        if mode in ("record", "replay") and self.cassettes is None:
+            raise LLMPermanentError(f"the {mode} backend needs a cassette folder (CASTMATCH_CASSETTES)")
+
+    # ---------------------------------------------------------------- public
+
+    def generate(self, request: AgentRequest) -> LLMResult:
+        return asyncio.run(self._one(request))
+
+    def generate_many(self, requests: list[AgentRequest], contexts: list[CallContext] | None = None,
+                      concurrency: int = 16) -> list[LLMResult | BaseException]:
+        """Run ``requests`` concurrently (bounded, within the rate limiter); results in order,
+        an exception in place of each call that failed."""
+        return asyncio.run(self._many(requests, contexts, concurrency))
+
+    async def _one(self, request):
+        client = await self._client()
+        try:
+            return await self.agenerate(request, client=client)
+        finally:
+            await self._close(client)
+
+    async def _many(self, requests, contexts, concurrency):
+        client = await self._client()
+        gate = asyncio.Semaphore(concurrency)
+
+        async def run(i, request):
+            async with gate:
+                ctx = contexts[i] if contexts else None
+                return await self.agenerate(request, client=client, context=ctx)
+
+        try:
+            return await asyncio.gather(*(run(i, r) for i, r in enumerate(requests)), return_exceptions=True)
+        finally:
+            await self._close(client)
+
+    async def agenerate(self, request: AgentRequest, *, client=None, context: CallContext | None = None) -> LLMResult:
+        context = context or self.context
+        est = estimate_tokens(request.system_prefix, request.user_message) + 400  # + tool schema
+        model = request.model
+        if self.name != "replay":
+            model = self.budget.check(agent_id=request.agent_id, week=context.week, model=model,
+                                      input_tokens=est, max_tokens=self.settings.max_tokens)
+        messages: list[dict] = [{"role": "user", "content": request.user_message}]
+        usage = dict.fromkeys(USAGE_KINDS, 0)
+        last_error = ""
+        for repair in range(self.settings.repair_attempts + 1):
+            body = self._body(request, model, messages)
+            try:
+                message = await self._attempts(body, request, context, model, est, client)
+            except LLMTransientError:
+                cached = self._cached(request, context)
+                if cached is not None:
+                    return cached
+                raise
+            for key in USAGE_KINDS:
+                usage[key] += int(getattr(message.usage, key, 0) or 0)
+            tool_use = next((b for b in message.content if getattr(b, "type", "") == "tool_use"), None)
+            try:
+                if tool_use is None:
+                    raise ValueError(f"the answer has no {TOOL_NAME} tool call")
+                deliverable = Deliverable.model_validate(tool_use.input)
+            except (ValidationError, ValueError) as exc:
+                last_error = " ".join(str(exc).split())[:1000]
+                self._audit_outcome(body, "malformed", last_error)
+                log.warning("malformed answer for %s (repair %d of %d): %s", request.work_unit_id, repair,
+                            self.settings.repair_attempts, last_error)
+                assistant = [b.model_dump(exclude_none=True) for b in message.content]
+                if tool_use is None:
+                    feedback = {"role": "user", "content": f"Call the {TOOL_NAME} tool. Problem: {last_error}"}
+                else:
+                    feedback = {"role": "user", "content": [{
+                        "type": "tool_result", "tool_use_id": tool_use.id, "is_error": True,
+                        "content": f"Invalid deliverable: {last_error}. Call {TOOL_NAME} again with a valid one.",
+                    }]}
+                messages = [*messages, {"role": "assistant", "content": assistant or "(empty)"}, feedback]
+                continue
+            self.store.cache_response(request.request_hash, model, deliverable.model_dump())
+            return LLMResult(deliverable, self.name, model, usage)
+        raise MalformedAnswer(
+            f"answer for {request.work_unit_id} still invalid after {self.settings.repair_attempts} repair(s): {last_error}"
+        )
+
+    # ---------------------------------------------------------------- one request, its attempts
+
+    def _body(self, request: AgentRequest, model: str, messages: list[dict]) -> dict:
+        return {
+            "model": model,
+            "max_tokens": self.settings.max_tokens,
+            "system": [{"type": "text", "text": request.system_prefix, "cache_control": {"type": "ephemeral"}}],
+            "messages": messages,
+            "tools": [deliverable_tool()],
+            "tool_choice": {"type": "tool", "name": TOOL_NAME},
+        }
+
+    async def _attempts(self, body, request, context, model, est, client):
+        digest = body_hash(body)
+        retry = self.settings.retry
+        for attempt in range(1, retry.attempts + 1):
+            if self.limiter is not None and self.name != "replay":
+                await self.limiter.aacquire(model, est)
+            started = time.perf_counter()
+            try:
+                message = await self._send(client, body, digest)
+            except Exception as exc:
+                kind = classify(exc)
+                latency = time.perf_counter() - started
+                self._audit(context, request, model, digest, attempt, latency, {}, "error", exc)
+                if kind == "permanent":
+                    raise LLMPermanentError(f"{request.work_unit_id}: Claude refused the request: {describe(exc)}") from None
+                if kind is None:
+                    raise
+                if attempt == retry.attempts:
+                    raise LLMTransientError(
+                        f"{request.work_unit_id}: Claude unavailable after {attempt} attempt(s): {describe(exc)}"
+                    ) from None
+                delay = _retry_after(exc)
+                if delay is None:
+                    delay = retry.backoff_seconds * 2 ** (attempt - 1) * (0.5 + random.random() / 2)
+                delay = min(delay, retry.max_backoff_seconds)
+                log.warning("attempt %d for %s failed (%s); retrying in %.1f s", attempt, request.work_unit_id,
+                            describe(exc), delay)
+                await asyncio.sleep(delay)
+                continue
+            latency = time.perf_counter() - started
+            usage = {k: int(getattr(message.usage, k, 0) or 0) for k in USAGE_KINDS}
+            self._audit(context, request, model, digest, attempt, latency, usage, "ok", None)
+            if self.limiter is not None and self.name != "replay":
+                await self.limiter.arecord_output(model, usage["output_tokens"])
+            return message
+        raise AssertionError("unreachable")
+
+    async def _client(self):
+        if self.name == "replay":
+            return None
+        from airflow.providers.anthropic.hooks.anthropic import AnthropicHook
+
+        client = await AnthropicHook(conn_id=self.settings.conn_id).get_async_conn()
+        # Our attempts loop does the retries, so that every attempt is audited.
+        return client.with_options(max_retries=0, timeout=self.settings.timeout_seconds)
+
+    @staticmethod
+    async def _close(client) -> None:
+        if client is not None:
+            await client.close()
+
+    async def _send(self, client, body: dict, digest: str):
+        from anthropic.types import Message
+
+        if self.name == "replay":
+            path = self.cassettes / f"{digest}.json"
+            if not path.exists():
+                raise LLMPermanentError(
+                    f"no cassette for request {digest} in {self.cassettes}: record it with CASTMATCH_LLM=record"
+                )
+            return Message.model_validate_json(path.read_bytes())
+        if self.name == "record":
+            raw = await client.messages.with_raw_response.create(**body)
+            content = raw.http_response.content
+            self.cassettes.mkdir(parents=True, exist_ok=True)
+            (self.cassettes / f"{digest}.json").write_bytes(content)
+            return Message.model_validate_json(content)
+        if self.settings.stream:
+            async with client.messages.stream(**body) as stream:
+                return await stream.get_final_message()
+        return await client.messages.create(**body)
+
+    # ---------------------------------------------------------------- audit and fallback
+
+    def _audit(self, context: CallContext, request, model, digest, attempt, latency, usage, outcome, exc,
+               backend: str | None = None) -> None:
+        row = {
+            "dag_id": context.dag_id, "run_id": context.run_id, "task_id": context.task_id,
+            "try_number": context.try_number, "attempt": attempt, "agent_id": request.agent_id,
+            "work_unit_id": context.work_unit_id or request.work_unit_id, "week": context.week,
+            "model": model, "backend": backend or self.name, "request_hash": digest,
+            **{k: usage.get(k, 0) for k in USAGE_KINDS},
+            "latency_ms": int(latency * 1000),
+            "cost_usd": cost_usd(self.settings, model, usage),
+            "outcome": outcome,
+            "error_class": type(exc).__name__ if exc else None,
+            "error": describe(exc) if exc else None,
+        }
+        self.store.record_llm_call(**row)
+
+    def _audit_outcome(self, body: dict, outcome: str, error: str) -> None:
+        """Mark the latest attempt of ``body`` (answered, but unusable) with ``outcome``."""
+        self.store.update_llm_call_outcome(body_hash(body), outcome, error)
+
+    def _cached(self, request: AgentRequest, context: CallContext) -> LLMResult | None:
+        if not self.settings.fallback_to_cache:
+            return None
+        row = self.store.cached_response(request.request_hash)
+        if row is None:
+            return None
+        label = CACHED_LABEL.format(when=row["created_at"].isoformat() if row["created_at"] else "an earlier run")
+        data = dict(row["deliverable"])
+        data["summary"] = f"{label} {data['summary']}"[:2000]
+        data["content"] = f"{label}\n\n{data['content']}"
+        self._audit(context, request, row["model"], request.request_hash, 0, 0.0, {}, "cache_fallback", None,
+                    backend="cache")
+        log.warning("Claude unavailable: serving the cached answer for %s", request.work_unit_id)
+        return LLMResult(Deliverable.model_validate(data), "cache", row["model"], {})

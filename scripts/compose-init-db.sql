@@ -1,0 +1,1 @@
+CREATE DATABASE castmatch OWNER airflow;

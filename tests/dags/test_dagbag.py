@@ -1,0 +1,79 @@
+"""DagBag integrity: every DAG imports, is tagged, retries, and matches the roadmap config."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from castmatch.config import load_roadmap
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def dagbag(monkeypatch=None, roadmap: Path | None = None):
+    from airflow.dag_processing.dagbag import DagBag
+
+    if roadmap is not None:
+        monkeypatch.setenv("CASTMATCH_ROADMAP_DIR", str(roadmap))
+    return DagBag(str(ROOT / "dags"))
+
+
+@pytest.fixture(scope="module")
+def bag():
+    return dagbag()
+
+
+class TestDagBag:
+    def test_no_import_errors(self, bag):
+        assert bag.import_errors == {}
+
+    def test_twelve_weeks_and_the_roadmap(self, bag):
+        assert sorted(bag.dags) == sorted([f"castmatch_week_{w:02d}" for w in range(1, 13)] + ["castmatch_roadmap"])
+
+    def test_every_dag_tagged_documented_and_retrying(self, bag):
+        for dag_id, dag in bag.dags.items():
+            assert dag.tags, dag_id
+            assert "config-error" not in dag.tags, dag_id
+            assert dag.doc_md, dag_id
+            for task in dag.tasks:
+                assert task.retries >= 2, f"{dag_id}.{task.task_id} retries={task.retries}"
+
+    def test_week_dags_are_tagged_with_their_phase(self, bag):
+        config = load_roadmap()
+        for week in range(1, 13):
+            phase = config.phase_of_week(week)
+            assert f"phase-{phase.number}" in bag.dags[f"castmatch_week_{week:02d}"].tags
+
+    def test_week_tasks_and_dependencies_follow_the_config(self, bag):
+        config = load_roadmap()
+        for week, spec in config.weeks.items():
+            dag = bag.dags[f"castmatch_week_{week:02d}"]
+            assert sorted(dag.task_ids) == sorted(u.id for u in spec.work_units)
+            for unit in spec.work_units:
+                same_week = {d for d in unit.depends_on if config.unit_week[d] == week}
+                assert dag.get_task(unit.id).upstream_task_ids == same_week, unit.id
+                assert dag.get_task(unit.id).priority_weight == unit.priority.weight
+
+    def test_roadmap_runs_the_weeks_in_order(self, bag):
+        dag = bag.dags["castmatch_roadmap"]
+        for week in range(2, 13):
+            assert f"run_week_{week - 1:02d}" in dag.get_task(f"wait_week_{week:02d}").upstream_task_ids
+            assert dag.get_task(f"run_week_{week:02d}").trigger_dag_id == f"castmatch_week_{week:02d}"
+
+
+class TestBrokenWeekFile:
+    def test_a_bad_week_file_does_not_take_the_other_dags_down(self, tmp_path, monkeypatch):
+        roadmap = tmp_path / "roadmap"
+        shutil.copytree(ROOT / "include" / "roadmaps" / "castmatch", roadmap)
+        week = roadmap / "weeks" / "week_05.yaml"
+        week.write_text(week.read_text().replace("priority: HIGH", "priority: SOMEDAY", 1))
+        bag = dagbag(monkeypatch, roadmap)
+        assert bag.import_errors == {}
+        assert len(bag.dags) == 13
+        broken = bag.dags["castmatch_week_05"]
+        assert "config-error" in broken.tags and broken.task_ids == ["config_error"]
+        assert "weeks/week_05.yaml:" in broken.doc_md and "SOMEDAY" in broken.doc_md
+        for week_no in (1, 4, 12):
+            assert "config-error" not in bag.dags[f"castmatch_week_{week_no:02d}"].tags

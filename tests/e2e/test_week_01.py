@@ -1,0 +1,60 @@
+"""End to end: `airflow dags test castmatch_week_01` against the real PostgreSQL store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from castmatch.config import load_roadmap
+from castmatch.store import Store
+
+BIN = Path(sys.executable).parent
+LOGICAL_DATE = "2026-01-05T03:30:00+00:00"
+
+
+def dags_test(dag_id: str, logical_date: str) -> subprocess.CompletedProcess:
+    out = subprocess.run([str(BIN / "airflow"), "dags", "test", dag_id, logical_date],
+                         capture_output=True, text=True, env=os.environ.copy(), timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out
+
+
+@pytest.mark.e2e
+class TestWeekOne:
+    def test_week_one_runs_end_to_end_and_reruns_add_no_duplicates(self, pg_url, airflow_db):
+        config = load_roadmap()
+        week = config.weeks[1]
+        store = Store(pg_url)
+
+        dags_test("castmatch_week_01", LOGICAL_DATE)
+        rows = store.deliverables(dag_id="castmatch_week_01")
+        assert sorted(r["work_unit_id"] for r in rows) == sorted(u.id for u in week.work_units)
+        assert all(r["status"] == "done" and r["backend"] == "offline" for r in rows)
+        assert all(r["content"].startswith("[OFFLINE DEVELOPMENT RESPONSE") for r in rows)
+
+        # dependency order: no unit started before its upstream units had delivered
+        runs = {r["work_unit_id"]: r for r in store.unit_runs()}
+        for unit in week.work_units:
+            for dep in unit.depends_on:
+                assert runs[dep]["ended_at"] <= runs[unit.id]["started_at"], f"{dep} -> {unit.id}"
+
+        # the same run again: replaced, not duplicated
+        dags_test("castmatch_week_01", LOGICAL_DATE)
+        again = store.deliverables(dag_id="castmatch_week_01")
+        assert len(again) == len(week.work_units)
+        assert len(store.unit_runs()) == len(week.work_units)
+
+        status = subprocess.run([str(BIN / "castmatch"), "status", "--json"], capture_output=True, text=True)
+        assert status.returncode == 0, status.stderr
+        matrix = json.loads(status.stdout)
+        assert len(matrix["agents"]) == 11
+        week1 = next(w for w in matrix["weeks"] if w["week"] == 1)
+        assert week1["done"] == week1["total"] == len(week.work_units)
+        assert all(a["status"] in {"ACTIVE", "WAITING", "BLOCKED", "STANDBY"} for a in matrix["agents"])
+        devops = next(a for a in matrix["agents"] if a["id"] == "devops-infrastructure-developer")
+        assert 70 < devops["progress"] < 100  # baseline 70 plus week 1's share of its twelve weeks
