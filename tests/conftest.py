@@ -89,3 +89,39 @@ def roadmap_copy(tmp_path) -> Path:
     dest = tmp_path / "roadmap"
     shutil.copytree(ROOT / "include" / "roadmaps" / "castmatch", dest)
     return dest
+
+
+@pytest.fixture
+def redis_prefix(monkeypatch) -> str:
+    """A Redis key prefix of this test's own on the real Redis (deleted afterwards)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    client.ping()  # unreachable Redis fails the test, never skips it
+    prefix = f"cmtest:{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv("CASTMATCH_REDIS_URL", REDIS_URL)
+    monkeypatch.setenv("CASTMATCH_REDIS_PREFIX", prefix)
+    yield prefix
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)
+    client.close()
+
+
+@pytest.fixture
+def fake_claude():
+    """A fake Messages API server on 127.0.0.1, talked to by the real SDK."""
+    from tests.fakes.fake_anthropic import FakeAnthropic
+
+    with FakeAnthropic(retry_after=0.1, timeout_sleep=5.0) as server:
+        yield server
+
+
+@pytest.fixture
+def anthropic_conn(monkeypatch, fake_claude):
+    """Connection ``anthropic_default`` pointing at the fake server (key in the password)."""
+    import json
+
+    monkeypatch.setenv("AIRFLOW_CONN_ANTHROPIC_DEFAULT", json.dumps(
+        {"conn_type": "anthropic", "password": fake_claude.api_key, "host": fake_claude.url}))
+    return fake_claude
+

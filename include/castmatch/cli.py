@@ -35,6 +35,15 @@ def _status(args) -> int:
     return 0
 
 
+def _usage(args) -> int:
+    from castmatch.store import Store
+    from castmatch.usage import render_usage, usage_report
+
+    report = usage_report(Store().llm_calls())
+    print(json.dumps(report, indent=2) if args.json else render_usage(report))
+    return 0
+
+
 def _db(args) -> int:
     from castmatch.store import database_url, upgrade
 
@@ -65,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--roadmap", default=None, help="roadmap folder (default: $CASTMATCH_ROADMAP_DIR or CastMatch)")
     p.set_defaults(func=_status)
+
+    p = sub.add_parser("usage", help="LLM calls, tokens, cache hit share and cost per agent, week and backend")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_usage)
 
     p = sub.add_parser("db", help="the state store")
     dbsub = p.add_subparsers(dest="db_command", required=True)

@@ -62,6 +62,13 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}{f' ({status})' if status else ''}: {text}"
 
 
+def _explain(exc: Exception) -> str:
+    """A short account of what is wrong with an answer, fit to send back to the model."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors())[:1000]
+    return str(exc)[:1000]
+
+
 def _retry_after(exc: BaseException) -> float | None:
     response = getattr(exc, "response", None)
     if response is None:
@@ -153,7 +160,7 @@ class ClaudeBackend:
                     raise ValueError(f"the answer has no {TOOL_NAME} tool call")
                 deliverable = Deliverable.model_validate(tool_use.input)
             except (ValidationError, ValueError) as exc:
-                last_error = " ".join(str(exc).split())[:1000]
+                last_error = _explain(exc)
                 self._audit_outcome(body, "malformed", last_error)
                 log.warning("malformed answer for %s (repair %d of %d): %s", request.work_unit_id, repair,
                             self.settings.repair_attempts, last_error)

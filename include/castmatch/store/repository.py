@@ -165,7 +165,7 @@ class Store:
     def llm_calls(self) -> list[dict]:
         c = t.llm_calls
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(sa.select(c).order_by(c.id)).mappings()]
+            return [dict(r) for r in conn.execute(sa.select(c).order_by(c.c.id)).mappings()]
 
     def llm_spend(self, *, agent_id: str | None = None, week: int | None = None) -> tuple[float, int]:
         """(USD, tokens of all four kinds) booked so far, optionally for one agent or week."""

@@ -1,0 +1,189 @@
+"""The LLM layer against the fake Messages API server (real SDK over HTTP), the real Redis rate
+limiter and the real PostgreSQL ledger."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from castmatch.config import load_roadmap
+from castmatch.llm.base import CallContext
+from castmatch.llm.claude import CACHED_LABEL, ClaudeBackend
+from castmatch.llm.errors import BudgetExceeded, LLMPermanentError, LLMTransientError, MalformedAnswer
+from castmatch.llm.prompt import build_request
+from castmatch.llm.ratelimit import limiter_from_settings
+from castmatch.store import Store
+from castmatch.usage import usage_report
+from tests.helpers import fast_llm_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def config():
+    return load_roadmap()
+
+
+def backend(config, pg_url, mode="live", limiter=None, **updates):
+    settings = fast_llm_settings(config, **updates)
+    return ClaudeBackend(mode, settings=settings, store=Store(pg_url), limiter=limiter,
+                         cassette_dir=None if mode == "live" else updates.get("_cassettes"),
+                         context=CallContext(dag_id="castmatch_week_01", run_id="r1", task_id="t", try_number=1, week=1))
+
+
+def request_for(config, unit="fix_redis_connection", upstream=None):
+    return build_request(config, config.work_units[unit], upstream or {}, week=config.unit_week[unit])
+
+
+class TestLiveCalls:
+    def test_structured_output_cache_control_and_usage(self, config, pg_url, anthropic_conn):
+        b = backend(config, pg_url)
+        first = b.generate(request_for(config))
+        second = b.generate(request_for(config, "restart_configure_containers",
+                                        {"fix_redis_connection": {"agent_id": "devops-infrastructure-developer",
+                                                                  "summary": "s", "content": "c"}}))
+        assert first.deliverable.status == "done" and first.backend == "live"
+        body = anthropic_conn.requests[0].body
+        assert body["system"][0]["cache_control"] == {"type": "ephemeral"}
+        assert body["tool_choice"] == {"type": "tool", "name": "submit_deliverable"}
+        assert body["stream"] is True
+        # the same agent's prefix is written once, then read from the cache
+        assert first.usage["cache_creation_input_tokens"] > 0
+        assert second.usage["cache_read_input_tokens"] == first.usage["cache_creation_input_tokens"]
+        rows = Store(pg_url).llm_calls()
+        assert [(r["backend"], r["outcome"]) for r in rows] == [("live", "ok"), ("live", "ok")]
+        assert rows[0]["cost_usd"] > 0 and rows[0]["input_tokens"] > 0
+
+    def test_429_and_529_recover_and_every_attempt_is_audited(self, config, pg_url, anthropic_conn):
+        anthropic_conn.enqueue("429", "529")
+        result = backend(config, pg_url).generate(request_for(config))
+        assert result.deliverable.status == "done"
+        rows = Store(pg_url).llm_calls()
+        assert [(r["attempt"], r["outcome"], r["error_class"]) for r in rows] == [
+            (1, "error", "RateLimitError"), (2, "error", "OverloadedError"), (3, "ok", None)]
+        assert len(rows) == len(anthropic_conn.requests) == 3
+        assert all(r["request_hash"] == rows[0]["request_hash"] for r in rows)
+        report = usage_report(rows)
+        assert report["total"]["calls"] == 3 and report["total"]["failed"] == 2
+
+    @pytest.mark.parametrize("behaviour, reason", [
+        ("401", "AuthenticationError (401)"), ("403", "PermissionDeniedError (403)"),
+        ("spend_limit", "credit balance is too low"),
+    ])
+    def test_refusals_fail_at_once(self, config, pg_url, anthropic_conn, behaviour, reason):
+        anthropic_conn.enqueue(behaviour)
+        with pytest.raises(LLMPermanentError, match=reason.replace("(", r"\(").replace(")", r"\)")):
+            backend(config, pg_url).generate(request_for(config))
+        assert len(anthropic_conn.requests) == 1  # not retried
+        assert Store(pg_url).llm_calls()[0]["outcome"] == "error"
+
+    def test_timeouts_are_retried(self, config, pg_url, anthropic_conn):
+        anthropic_conn.enqueue("timeout")
+        result = backend(config, pg_url, timeout_seconds=0.5).generate(request_for(config))
+        assert result.deliverable.status == "done"
+        assert [r["error_class"] for r in Store(pg_url).llm_calls()] == ["APITimeoutError", None]
+
+    def test_malformed_answer_is_repaired_with_the_error(self, config, pg_url, anthropic_conn):
+        anthropic_conn.enqueue("malformed", "no_tool")
+        result = backend(config, pg_url).generate(request_for(config))
+        assert result.deliverable.status == "done"
+        assert [r["outcome"] for r in Store(pg_url).llm_calls()] == ["malformed", "malformed", "ok"]
+        repair = anthropic_conn.requests[1].body["messages"]
+        assert repair[-1]["content"][0]["type"] == "tool_result" and repair[-1]["content"][0]["is_error"] is True
+        assert "Field required" in repair[-1]["content"][0]["content"]
+
+    def test_malformed_after_every_repair_needs_review(self, config, pg_url, anthropic_conn):
+        anthropic_conn.enqueue("malformed", "malformed", "malformed")
+        with pytest.raises(MalformedAnswer, match="still invalid after 2 repair"):
+            backend(config, pg_url).generate(request_for(config))
+        assert Store(pg_url).deliverables() == []  # nothing passed on as if it were good
+
+
+class TestCachedFallback:
+    def test_api_down_serves_the_cached_answer_labelled(self, config, pg_url, anthropic_conn):
+        b = backend(config, pg_url)
+        good = b.generate(request_for(config))
+        anthropic_conn.enqueue("529", "529", "529")
+        served = b.generate(request_for(config))
+        assert served.backend == "cache"
+        assert served.deliverable.summary.startswith(CACHED_LABEL.split("{")[0])
+        assert served.deliverable.summary.endswith(good.deliverable.summary)
+        last = Store(pg_url).llm_calls()[-1]
+        assert (last["backend"], last["outcome"]) == ("cache", "cache_fallback")
+
+    def test_api_down_without_cache_hands_over_to_airflow_retries(self, config, pg_url, anthropic_conn):
+        anthropic_conn.enqueue("500", "529", "429")
+        with pytest.raises(LLMTransientError, match="unavailable after 3 attempt"):
+            backend(config, pg_url).generate(request_for(config))
+
+
+class TestBudgets:
+    def test_budget_stops_a_call_before_it_is_sent(self, config, pg_url, anthropic_conn):
+        budgets = config.llm.budgets.model_copy(update={
+            "per_agent": config.llm.budgets.per_agent.model_copy(update={"usd": 0.0001}), "agents": {},
+            "on_exceed": "stop"})
+        with pytest.raises(BudgetExceeded, match="agent devops-infrastructure-developer budget"):
+            backend(config, pg_url, budgets=budgets).generate(request_for(config))
+        assert anthropic_conn.requests == [] and Store(pg_url).llm_calls() == []
+
+    def test_budget_downgrades_to_the_cheaper_model(self, config, pg_url, anthropic_conn):
+        # room for the worst case of one haiku call, not of one sonnet call
+        budgets = config.llm.budgets.model_copy(update={
+            "per_agent": config.llm.budgets.per_agent.model_copy(update={"usd": 0.03}), "agents": {},
+            "on_exceed": "downgrade", "downgrade_to": "claude-haiku-4-5"})
+        result = backend(config, pg_url, budgets=budgets).generate(request_for(config))
+        assert result.model == "claude-haiku-4-5"
+        assert anthropic_conn.requests[0].body["model"] == "claude-haiku-4-5"
+
+
+class TestRateLimiter:
+    def test_two_worker_processes_together_stay_under_the_limit(self, config, pg_url, anthropic_conn, redis_prefix):
+        window, limit, calls_each = 2.0, 4, 5
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        worker = ROOT / "tests" / "integration" / "ratelimit_worker.py"
+        procs = [subprocess.Popen([sys.executable, str(worker), str(window), str(limit), str(calls_each)], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        for p in procs:
+            out, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err[-2000:]
+        times = sorted(r.time for r in anthropic_conn.requests)
+        assert len(times) == 2 * calls_each
+        for i, start in enumerate(times):
+            in_window = [t for t in times[i:] if t < start + window - 0.05]
+            assert len(in_window) <= limit, f"{len(in_window)} requests within {window} s"
+        assert times[-1] - times[0] >= window  # the limiter really made them wait
+
+
+class TestFanOut:
+    def test_many_calls_in_one_task_run_concurrently(self, config, pg_url, anthropic_conn, redis_prefix):
+        anthropic_conn.latency = 0.5
+        settings = fast_llm_settings(config)
+        b = ClaudeBackend("live", settings=settings, store=Store(pg_url), limiter=limiter_from_settings(settings))
+        requests = [request_for(config, u.id) for u in config.weeks[1].work_units[:11]]
+        started = time.perf_counter()
+        results = b.generate_many(requests)
+        elapsed = time.perf_counter() - started
+        assert all(not isinstance(r, BaseException) and r.deliverable.status == "done" for r in results)
+        assert elapsed < 11 * 0.5 / 2, f"{elapsed:.2f} s for 11 calls of 0.5 s"
+        assert len(Store(pg_url).llm_calls()) == 11
+
+
+class TestRecordReplay:
+    def test_recorded_cassettes_replay_byte_for_byte_without_network(self, config, pg_url, anthropic_conn, tmp_path):
+        settings = fast_llm_settings(config)
+        recorder = ClaudeBackend("record", settings=settings, store=Store(pg_url), cassette_dir=tmp_path)
+        recorded = recorder.generate(request_for(config))
+        files = list(tmp_path.glob("*.json"))
+        assert len(files) == 1
+        anthropic_conn.stop()
+        player = ClaudeBackend("replay", settings=settings, store=Store(pg_url), cassette_dir=tmp_path)
+        replayed = player.generate(request_for(config))
+        assert replayed.deliverable == recorded.deliverable and replayed.backend == "replay"
+        assert [r["backend"] for r in Store(pg_url).llm_calls()] == ["record", "replay"]
+        with pytest.raises(LLMPermanentError, match="no cassette for request"):
+            player.generate(request_for(config, "restart_configure_containers"))
