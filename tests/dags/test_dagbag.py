@@ -77,3 +77,17 @@ class TestBrokenWeekFile:
         assert "weeks/week_05.yaml:" in broken.doc_md and "SOMEDAY" in broken.doc_md
         for week_no in (1, 4, 12):
             assert "config-error" not in bag.dags[f"castmatch_week_{week_no:02d}"].tags
+
+
+class TestAgentRetryPolicy:
+    def test_transient_claude_failures_retry_and_refusals_fail(self, bag):
+        from airflow.sdk.definitions.retry_policy import RetryAction
+
+        from castmatch.llm.errors import BudgetExceeded, LLMPermanentError, LLMTransientError, MalformedAnswer
+
+        task = bag.dags["castmatch_week_01"].get_task("fix_redis_connection")
+        policy = task.retry_policy
+        assert policy.evaluate(LLMTransientError("529"), 1, 3).action == RetryAction.RETRY
+        assert policy.evaluate(LLMTransientError("529"), 1, 3).retry_delay.total_seconds() == 60
+        for exc in (LLMPermanentError("401"), MalformedAnswer("bad"), BudgetExceeded("over")):
+            assert policy.evaluate(exc, 1, 3).action == RetryAction.FAIL
