@@ -18,6 +18,7 @@ from castmatch.config import RoadmapConfig, load_roadmap_cached
 from castmatch.llm.errors import BudgetExceeded, LLMPermanentError, LLMTransientError, MalformedAnswer
 from castmatch.operators.agent import AgentOperator
 from castmatch.operators.roadmap import ConfigErrorOperator, RoadmapWeekSensor
+from castmatch.operators.standup import StandupOperator
 
 FALLBACK_START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
@@ -202,6 +203,38 @@ def build_roadmap_dag(config: RoadmapConfig) -> DAG:
     return dag
 
 
+def standup_dag_id(config: RoadmapConfig) -> str:
+    prefix = config.roadmap.dag_id_prefix if config.roadmap else "roadmap"
+    return f"{prefix}_daily_standup"
+
+
+def build_standup_dag(config: RoadmapConfig) -> DAG | None:
+    """The seed's daily standup (its cron, in the roadmap's timezone), when the config has one."""
+    from airflow.sdk.definitions.timetables.trigger import CronTriggerTimetable
+
+    ops = config.operations
+    if config.roadmap is None or ops is None or ops.standup is None:
+        return None
+    tz = config.roadmap.timezone
+    with DAG(
+        dag_id=standup_dag_id(config),
+        description=f"{config.roadmap.name}: daily standup of every agent",
+        schedule=CronTriggerTimetable(ops.standup.cron, timezone=tz),
+        start_date=_start_date(RoadmapClock.from_roadmap(config.roadmap), None),
+        catchup=False,
+        max_active_runs=1,
+        tags=[config.roadmap.dag_id_prefix, "operations", "standup"],
+        default_args=default_args(config),
+        doc_md=(
+            f"# Daily standup\n\n`{ops.standup.cron}` ({tz}). Every agent reports "
+            + ", ".join(ops.standup.format) + " from the stored state. On a Claude backend the reports "
+            "go through the Message Batches API (half price) and the task waits deferred."
+        ),
+    ) as dag:
+        StandupOperator(task_id="standup", roadmap_dir=str(config.directory))
+    return dag
+
+
 def build_dags(roadmap_dir: str | Path | None = None) -> dict[str, DAG]:
     """Every DAG of the roadmap, keyed by dag_id (for ``globals().update(...)`` in dags/)."""
     config = load_roadmap_cached(roadmap_dir)
@@ -214,4 +247,7 @@ def build_dags(roadmap_dir: str | Path | None = None) -> dict[str, DAG]:
         dags[dag.dag_id] = dag
     dag = build_roadmap_dag(config)
     dags[dag.dag_id] = dag
+    standup = build_standup_dag(config)
+    if standup is not None:
+        dags[standup.dag_id] = standup
     return dags

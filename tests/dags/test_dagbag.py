@@ -29,8 +29,13 @@ class TestDagBag:
     def test_no_import_errors(self, bag):
         assert bag.import_errors == {}
 
-    def test_twelve_weeks_and_the_roadmap(self, bag):
-        assert sorted(bag.dags) == sorted([f"castmatch_week_{w:02d}" for w in range(1, 13)] + ["castmatch_roadmap"])
+    def test_twelve_weeks_the_roadmap_and_the_standup(self, bag):
+        assert sorted(bag.dags) == sorted([f"castmatch_week_{w:02d}" for w in range(1, 13)]
+                                          + ["castmatch_roadmap", "castmatch_daily_standup"])
+
+    def test_standup_runs_at_nine_in_kolkata(self, bag):
+        timetable = bag.dags["castmatch_daily_standup"].timetable
+        assert (timetable.expression, str(timetable.timezone)) == ("0 9 * * *", "Asia/Kolkata")
 
     def test_every_dag_tagged_documented_and_retrying(self, bag):
         for dag_id, dag in bag.dags.items():
@@ -71,7 +76,7 @@ class TestBrokenWeekFile:
         week.write_text(week.read_text().replace("priority: HIGH", "priority: SOMEDAY", 1))
         bag = dagbag(monkeypatch, roadmap)
         assert bag.import_errors == {}
-        assert len(bag.dags) == 13
+        assert len(bag.dags) == 14
         broken = bag.dags["castmatch_week_05"]
         assert "config-error" in broken.tags and broken.task_ids == ["config_error"]
         assert "weeks/week_05.yaml:" in broken.doc_md and "SOMEDAY" in broken.doc_md

@@ -359,5 +359,6 @@ class LlmSettings(Strict):
     rate_limits: dict[str, RateLimit] = Field(default_factory=dict, description="Per model; 'default' for the rest")
     prices: dict[str, Price] = Field(default_factory=dict)
     batch_discount: float = Field(default=0.5, gt=0, le=1)
+    batch_poll_seconds: float = Field(default=60.0, gt=0, description="How often a deferred batch is polled")
     fallback_to_cache: bool = True
     budgets: Budgets = Budgets()

@@ -198,3 +198,21 @@ class Store:
             newest = conn.execute(sa.select(sa.func.max(c.c.id)).where(c.c.request_hash == request_hash)).scalar()
             if newest is not None:
                 conn.execute(sa.update(c).where(c.c.id == newest).values(outcome=outcome, error=error))
+
+    # ---------------------------------------------------------------- standups
+
+    def save_standup(self, *, standup_date: str, agent_id: str, run_id: str, backend: str, model: str,
+                     report: dict, batch_id: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            _upsert(conn, t.standups, {
+                "standup_date": standup_date, "agent_id": agent_id, "run_id": run_id, "backend": backend,
+                "model": model, "batch_id": batch_id, "report": report, "updated_at": utcnow(),
+            }, ["standup_date", "agent_id"])
+
+    def standups(self, standup_date: str | None = None) -> list[dict]:
+        s = t.standups
+        query = sa.select(s).order_by(s.c.standup_date, s.c.agent_id)
+        if standup_date:
+            query = query.where(s.c.standup_date == standup_date)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]

@@ -133,3 +133,19 @@ llm_responses = sa.Table(
     sa.Column("deliverable", sa.JSON, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# One standup report per agent per day (the seed's "Daily Standup Automation"); reruns replace it.
+standups = sa.Table(
+    "cm_standups",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("standup_date", sa.String(10), nullable=False),
+    sa.Column("agent_id", sa.String(100), nullable=False),
+    sa.Column("run_id", sa.String(250), nullable=False),
+    sa.Column("backend", sa.String(20), nullable=False),
+    sa.Column("model", sa.String(100), nullable=False),
+    sa.Column("batch_id", sa.String(100)),
+    sa.Column("report", sa.JSON, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("standup_date", "agent_id", name="uq_cm_standups_day_agent"),
+)
