@@ -84,3 +84,10 @@ class TestStore:
         with store.engine.connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM cm_agents")).scalar() == 11
             assert conn.execute(sa.text("SELECT count(*) FROM cm_work_units")).scalar() == len(config.work_units)
+
+
+class TestHeadRevision:
+    def test_the_quick_schema_check_knows_the_newest_migration(self):
+        from castmatch.store.db import HEAD_REVISION
+
+        assert HEAD_REVISION == head_revision()

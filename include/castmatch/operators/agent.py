@@ -62,7 +62,7 @@ class AgentOperator(BaseOperator):
         keys = {"dag_id": dag_id, "run_key": run_key, "run_id": run_id, "work_unit_id": unit.id, "agent_id": agent_id}
 
         store = Store()
-        store.sync_config(config)
+        store.sync_config(config, unit_ids=[unit.id])
         store.unit_started(**keys, try_number=try_number)
         call = CallContext(dag_id=dag_id, run_id=run_id, task_id=ti.task_id, try_number=try_number,
                            work_unit_id=unit.id, week=self.week)

@@ -36,17 +36,20 @@ class Store:
 
     # ---------------------------------------------------------------- configuration mirror
 
-    def sync_config(self, config) -> None:
-        """Mirror agents and work units of a roadmap config, so reports can join on them."""
+    def sync_config(self, config, unit_ids: Sequence[str] | None = None) -> None:
+        """Mirror agents and work units of a roadmap config (all, or ``unit_ids`` and their
+        agents), so reports can join on them."""
         now = utcnow()
+        units = {u: config.work_units[u] for u in unit_ids} if unit_ids is not None else config.work_units
+        agent_ids = {a for u in units.values() for a in u.agents} if unit_ids is not None else set(config.agents)
         with self.engine.begin() as conn:
-            for agent in config.agents.values():
+            for agent in (config.agents[a] for a in sorted(agent_ids)):
                 _upsert(conn, t.agents, {
                     "id": agent.id, "name": agent.name, "short_name": agent.short_name,
                     "track": agent.track.value, "model": agent.model, "current_task": agent.current_task,
                     "baseline_progress": agent.baseline_progress, "updated_at": now,
                 }, ["id"])
-            for unit_id, unit in config.work_units.items():
+            for unit_id, unit in units.items():
                 _upsert(conn, t.work_units, {
                     "id": unit_id, "week": config.unit_week[unit_id], "title": unit.title,
                     "lead_agent": unit.agents[0], "agents": list(unit.agents), "day": unit.day,

@@ -1,0 +1,43 @@
+"""Pay the LLM layer's imports once per long-lived process, not once per task.
+
+LocalExecutor and Celery workers fork one process per task from a long-lived parent. Importing
+the Anthropic SDK, the provider's hook and our store in that parent (about 2 s of CPU here) means
+every forked task process starts with them loaded. Nothing is connected or started here: only
+imports, which are safe across fork.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+log = logging.getLogger(__name__)
+
+# Processes whose children run tasks: `airflow scheduler` (LocalExecutor workers fork from it)
+# and `airflow celery worker`.
+TASK_PARENTS = ({"scheduler"}, {"celery", "worker"})
+
+
+def is_task_parent(argv: list[str]) -> bool:
+    words = set(argv[1:3])
+    return any(parent <= words for parent in TASK_PARENTS) and "airflow" in argv[0]
+
+
+def preload_llm_stack() -> float:
+    started = time.perf_counter()
+    import anthropic  # noqa: F401
+    import redis.asyncio  # noqa: F401
+    from airflow.providers.anthropic.hooks.anthropic import AnthropicHook  # noqa: F401
+
+    import castmatch.llm.claude  # noqa: F401
+    import castmatch.store  # noqa: F401
+    elapsed = time.perf_counter() - started
+    log.info("castmatch: preloaded the LLM stack for forked task processes in %.2f s", elapsed)
+    return elapsed
+
+
+def preload_if_task_parent(argv: list[str] | None = None) -> None:
+    argv = sys.argv if argv is None else argv
+    if is_task_parent(argv):
+        preload_llm_stack()
