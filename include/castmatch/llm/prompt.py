@@ -54,20 +54,37 @@ def _quote(text: str) -> str:
 
 
 def system_prefix(config, agent) -> str:
-    """The stable part of every prompt of ``agent``: identical for all its work units."""
+    """The stable part of every prompt of ``agent``: identical for all its work units, so it is
+    cached once and read at a tenth of the price afterwards. It carries what the agent needs to
+    know of the whole roadmap: the team, the phases, the quality bar and its own assignments."""
     roadmap = config.roadmap
-    team = "\n".join(f"- {a.id} ({a.track.value}): {a.current_task}" for a in config.agents.values())
+    team = "\n".join(
+        f"- {a.id} ({a.track.value}): {'; '.join(a.responsibilities)}. Next milestone: {a.next_milestone}."
+        for a in config.agents.values()
+    )
     phases = "\n".join(f"- Phase {p.number} {p.name} (weeks {p.weeks[0]}-{p.weeks[-1]}): {p.objective}" for p in roadmap.phases)
-    return "\n\n".join([
+    gates = "\n".join(
+        f"- {g.name} (day {g.deadline_day}{', veto' if g.veto else ''}): " + "; ".join(c.text for c in g.criteria)
+        for g in config.all_gates
+    )
+    kpis = "\n".join(f"- {k.name}: {k.comparator} {k.threshold:g} {k.unit}" for k in (config.kpis.kpis if config.kpis else []))
+    mine = "\n".join(
+        f"- week {config.unit_week[u.id]}, day {u.day}: `{u.id}` {u.title} ({u.priority.value})"
+        for u in config.work_units.values() if agent.id in u.agents
+    )
+    return "\n\n".join(part for part in [
         agent.role,
         "Your responsibilities:\n" + "\n".join(f"- {r}" for r in agent.responsibilities),
         f"Project: {roadmap.name}. Mission: {roadmap.mission}. Target: {roadmap.target}. Platform: {roadmap.platform}.",
         "Roadmap phases:\n" + phases,
-        "The team (agent id, track, current focus):\n" + team,
+        "The team (agent id, track, responsibilities):\n" + team,
+        "Quality gates your work is judged by:\n" + gates if gates else "",
+        "KPIs the roadmap must hold:\n" + kpis if kpis else "",
+        "Your assignments across the roadmap:\n" + mine,
         DATA_RULE,
         "Answer by calling the submit_deliverable tool once. Set status to 'done' only when every "
         "acceptance criterion is met; otherwise 'blocked' with the blockers listed.",
-    ])
+    ] if part)
 
 
 def build_request(config, unit, upstream: dict[str, dict], *, week: int) -> AgentRequest:
