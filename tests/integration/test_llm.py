@@ -187,3 +187,17 @@ class TestRecordReplay:
         assert [r["backend"] for r in Store(pg_url).llm_calls()] == ["record", "replay"]
         with pytest.raises(LLMPermanentError, match="no cassette for request"):
             player.generate(request_for(config, "restart_configure_containers"))
+
+
+class TestTokenSettlement:
+    def test_cache_reads_free_the_input_token_reservation(self, redis_prefix):
+        from castmatch.llm.ratelimit import Limit, RedisRateLimiter, redis_url
+
+        limiter = RedisRateLimiter(redis_url(), {"m": Limit(100, 1000, 10**6)}, window_seconds=3)
+        first = limiter.acquire("m", 800)
+        assert first.waited == 0
+        limiter.settle(first, counted_input=100, output_tokens=50)  # 700 of 800 were cache reads
+        second = limiter.acquire("m", 800)
+        assert second.waited == 0  # 100 + 800 fits in 1000
+        third = limiter.acquire("m", 800)  # 900 + 800 does not: waits for the window to pass
+        assert third.waited > 1.0

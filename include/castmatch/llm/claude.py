@@ -196,12 +196,15 @@ class ClaudeBackend:
         digest = body_hash(body)
         retry = self.settings.retry
         for attempt in range(1, retry.attempts + 1):
+            ticket = None
             if self.limiter is not None and self.name != "replay":
-                await self.limiter.aacquire(model, est)
+                ticket = await self.limiter.aacquire(model, est)
             started = time.perf_counter()
             try:
                 message = await self._send(client, body, digest)
             except Exception as exc:
+                if ticket is not None:  # a failed attempt is still a request against the limit
+                    await self.limiter.asettle(ticket, 0, 0)
                 kind = classify(exc)
                 latency = time.perf_counter() - started
                 self._audit(context, request, model, digest, attempt, latency, {}, "error", exc)
@@ -224,8 +227,9 @@ class ClaudeBackend:
             latency = time.perf_counter() - started
             usage = {k: int(getattr(message.usage, k, 0) or 0) for k in USAGE_KINDS}
             self._audit(context, request, model, digest, attempt, latency, usage, "ok", None)
-            if self.limiter is not None and self.name != "replay":
-                await self.limiter.arecord_output(model, usage["output_tokens"])
+            if ticket is not None:  # what the API counts: uncached input and cache writes
+                await self.limiter.asettle(ticket, usage["input_tokens"] + usage["cache_creation_input_tokens"],
+                                           usage["output_tokens"])
             return message
         raise AssertionError("unreachable")
 

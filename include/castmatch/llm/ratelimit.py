@@ -44,13 +44,31 @@ for i = 1, 3 do redis.call('EXPIRE', KEYS[i], math.ceil(window * 2)) end
 return 0
 """
 
-_RECORD = """
+# After the answer: replace the input-token reservation by what the API counts against the
+# limit (uncached input + cache writes; cache reads do not count), and book the output tokens.
+# KEYS: input tokens, output tokens. ARGV: member id, estimated, counted input, output, window_s
+_SETTLE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-redis.call('ZADD', KEYS[1], now, ARGV[1] .. ':' .. ARGV[2])
-redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[3]) * 2))
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1] .. ':' .. ARGV[2])
+if score then
+  redis.call('ZREM', KEYS[1], ARGV[1] .. ':' .. ARGV[2])
+  redis.call('ZADD', KEYS[1], score, ARGV[1] .. ':' .. ARGV[3])
+end
+if tonumber(ARGV[4]) > 0 then redis.call('ZADD', KEYS[2], now, ARGV[1] .. ':' .. ARGV[4]) end
+for i = 1, 2 do redis.call('EXPIRE', KEYS[i], math.ceil(tonumber(ARGV[5]) * 2)) end
 return 0
 """
+
+
+@dataclass
+class Ticket:
+    """An admitted call: its reservation, to be settled with the real token counts."""
+
+    model: str
+    member: str
+    estimated: int
+    waited: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -97,8 +115,8 @@ class RedisRateLimiter:
         base = f"{self.prefix}:ratelimit:{model}"
         return [f"{base}:requests", f"{base}:input_tokens", f"{base}:output_tokens"]
 
-    def _args(self, limit: Limit, tokens: int) -> list:
-        return [self.window, limit.requests, limit.input_tokens, limit.output_tokens, int(tokens), uuid.uuid4().hex]
+    def _args(self, limit: Limit, tokens: int, member: str) -> list:
+        return [self.window, limit.requests, limit.input_tokens, limit.output_tokens, int(tokens), member]
 
     # ---------------------------------------------------------------- sync
 
@@ -109,25 +127,29 @@ class RedisRateLimiter:
             self._sync = redis.Redis.from_url(self.url, socket_timeout=10)
         return self._sync
 
-    def acquire(self, model: str, input_tokens: int) -> float:
-        """Wait until admitted; returns the seconds waited."""
+    def acquire(self, model: str, input_tokens: int) -> Ticket:
+        """Wait until admitted (reserving ``input_tokens``); settle the ticket after the call."""
         limit = self.limit_for(model)
+        ticket = Ticket(model, uuid.uuid4().hex, int(input_tokens))
         if limit is None:
-            return 0.0
+            return ticket
         script = self._client().register_script(_ACQUIRE)
-        waited = 0.0
         while True:
-            wait_ms = int(script(keys=self._keys(model), args=self._args(limit, input_tokens)))
+            wait_ms = int(script(keys=self._keys(model), args=self._args(limit, input_tokens, ticket.member)))
             if wait_ms == 0:
-                return waited
+                return ticket
             log.info("rate limit for %s: waiting %d ms", model, wait_ms)
             time.sleep(wait_ms / 1000)
-            waited += wait_ms / 1000
+            ticket.waited += wait_ms / 1000
 
-    def record_output(self, model: str, output_tokens: int) -> None:
-        if self.limit_for(model) is None or output_tokens <= 0:
+    def settle(self, ticket: Ticket, counted_input: int, output_tokens: int) -> None:
+        if self.limit_for(ticket.model) is None:
             return
-        self._client().register_script(_RECORD)(keys=[self._keys(model)[2]], args=[uuid.uuid4().hex, int(output_tokens), self.window])
+        self._client().register_script(_SETTLE)(
+            keys=self._keys(ticket.model)[1:], args=self._settle_args(ticket, counted_input, output_tokens))
+
+    def _settle_args(self, ticket: Ticket, counted_input: int, output_tokens: int) -> list:
+        return [ticket.member, ticket.estimated, int(counted_input), int(output_tokens), self.window]
 
     # ---------------------------------------------------------------- async (fan-out inside one task)
 
@@ -139,24 +161,24 @@ class RedisRateLimiter:
             self._async[loop] = aredis.Redis.from_url(self.url, socket_timeout=10)
         return self._async[loop]
 
-    async def aacquire(self, model: str, input_tokens: int) -> float:
+    async def aacquire(self, model: str, input_tokens: int) -> Ticket:
         limit = self.limit_for(model)
+        ticket = Ticket(model, uuid.uuid4().hex, int(input_tokens))
         if limit is None:
-            return 0.0
+            return ticket
         script = self._aclient().register_script(_ACQUIRE)
-        waited = 0.0
         while True:
-            wait_ms = int(await script(keys=self._keys(model), args=self._args(limit, input_tokens)))
+            wait_ms = int(await script(keys=self._keys(model), args=self._args(limit, input_tokens, ticket.member)))
             if wait_ms == 0:
-                return waited
+                return ticket
             await asyncio.sleep(wait_ms / 1000)
-            waited += wait_ms / 1000
+            ticket.waited += wait_ms / 1000
 
-    async def arecord_output(self, model: str, output_tokens: int) -> None:
-        if self.limit_for(model) is None or output_tokens <= 0:
+    async def asettle(self, ticket: Ticket, counted_input: int, output_tokens: int) -> None:
+        if self.limit_for(ticket.model) is None:
             return
-        script = self._aclient().register_script(_RECORD)
-        await script(keys=[self._keys(model)[2]], args=[uuid.uuid4().hex, int(output_tokens), self.window])
+        script = self._aclient().register_script(_SETTLE)
+        await script(keys=self._keys(ticket.model)[1:], args=self._settle_args(ticket, counted_input, output_tokens))
 
     async def aclose(self) -> None:
         client = self._async.pop(id(asyncio.get_running_loop()), None)
