@@ -58,3 +58,22 @@ class TestWeekOne:
         assert all(a["status"] in {"ACTIVE", "WAITING", "BLOCKED", "STANDBY"} for a in matrix["agents"])
         devops = next(a for a in matrix["agents"] if a["id"] == "devops-infrastructure-developer")
         assert 70 < devops["progress"] < 100  # baseline 70 plus week 1's share of its twelve weeks
+
+
+@pytest.mark.e2e
+class TestBlockedWork:
+    def test_blocked_units_fail_without_retry_and_nothing_downstream_runs(self, pg_url, airflow_db):
+        """Week 2 alone: units that need week 1's deliverables report blocked."""
+        config = load_roadmap()
+        out = subprocess.run([str(BIN / "airflow"), "dags", "test", "castmatch_week_02", LOGICAL_DATE],
+                             capture_output=True, text=True, env=os.environ.copy(), timeout=600)
+        assert "state=failed" in out.stdout + out.stderr
+        store = Store(pg_url)
+        runs = {r["work_unit_id"]: r for r in store.unit_runs()}
+        blocked = {u for u, r in runs.items() if r["state"] == "blocked"}
+        assert blocked and all(runs[u]["try_number"] == 1 for u in blocked)  # no Airflow retry
+        for unit in config.weeks[2].work_units:
+            if any(d in blocked for d in unit.depends_on):
+                assert unit.id not in runs, f"{unit.id} ran on blocked work"
+        stored = {d["work_unit_id"]: d for d in store.deliverables()}
+        assert all(stored[u]["status"] == "blocked" and stored[u]["blockers"] for u in blocked)

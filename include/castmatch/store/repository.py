@@ -219,3 +219,112 @@ class Store:
             query = query.where(s.c.standup_date == standup_date)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
+
+    # ---------------------------------------------------------------- probes and KPIs
+
+    def record_probe_sample(self, *, probe_id: str, kind: str, ok: bool, latency_ms: float, detail: str = "",
+                            run_id: str | None = None, ts: dt.datetime | None = None) -> dict:
+        """Append one probe sample; returns the stored row."""
+        row = {"ts": _as_utc(ts) if ts else utcnow(), "probe_id": probe_id, "kind": kind, "ok": bool(ok),
+               "latency_ms": float(latency_ms), "detail": detail[:4000], "run_id": run_id}
+        with self.engine.begin() as conn:
+            row["id"] = conn.execute(sa.insert(t.probe_samples).values(**row)).inserted_primary_key[0]
+        return row
+
+    def probe_samples(self, probe_id: str | None = None, since: dt.datetime | None = None) -> list[dict]:
+        """Samples of one probe (or all), oldest first, optionally only those at or after ``since``."""
+        p = t.probe_samples
+        query = sa.select(p).order_by(p.c.ts, p.c.id)
+        if probe_id is not None:
+            query = query.where(p.c.probe_id == probe_id)
+        if since is not None:
+            query = query.where(p.c.ts >= _as_utc(since))
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def _probe_counts(self, probe_ids: Sequence[str], window_hours: float,
+                      now: dt.datetime | None) -> dict[str, tuple[int, int]]:
+        """{probe_id: (samples, ok samples)} in the window (now - window_hours, now]."""
+        p = t.probe_samples
+        end = _as_utc(now) if now else utcnow()
+        start = end - dt.timedelta(hours=window_hours)
+        oks = sa.func.sum(sa.case((p.c.ok, 1), else_=0))
+        query = (sa.select(p.c.probe_id, sa.func.count(), oks)
+                 .where(p.c.probe_id.in_(list(probe_ids)), p.c.ts > start, p.c.ts <= end)
+                 .group_by(p.c.probe_id))
+        with self.engine.connect() as conn:
+            counts = {probe: (int(n), int(ok or 0)) for probe, n, ok in conn.execute(query)}
+        return {probe: counts.get(probe, (0, 0)) for probe in probe_ids}
+
+    def uptime_by_probe(self, probe_ids: Sequence[str], window_hours: float,
+                        now: dt.datetime | None = None) -> dict[str, tuple[float | None, int]]:
+        """Per probe: (share of ok samples in the window in %, None without samples; sample count)."""
+        return {probe: (100.0 * ok / n if n else None, n)
+                for probe, (n, ok) in self._probe_counts(probe_ids, window_hours, now).items()}
+
+    def uptime(self, probe_ids: Sequence[str], window_hours: float,
+               now: dt.datetime | None = None) -> tuple[float | None, int]:
+        """(share of ok samples of ``probe_ids`` over the last ``window_hours`` in %, sample count),
+        all probes' samples pooled; the share is None when there is no sample in the window."""
+        counts = self._probe_counts(probe_ids, window_hours, now).values()
+        total, ok = sum(n for n, _ in counts), sum(k for _, k in counts)
+        return (100.0 * ok / total if total else None), total
+
+    def record_kpi_sample(self, *, kpi_id: str, value: float | None, status: str, source: str, detail: str = "",
+                          run_id: str | None = None, ts: dt.datetime | None = None) -> dict:
+        """Append one KPI sample (``status`` is ``ok`` with a value, or ``missing`` without); returns it."""
+        if status not in ("ok", "missing"):
+            raise ValueError(f"KPI sample status must be 'ok' or 'missing', not {status!r}")
+        if status == "ok" and value is None:
+            raise ValueError(f"KPI {kpi_id}: an 'ok' sample needs a value")
+        row = {"ts": _as_utc(ts) if ts else utcnow(), "kpi_id": kpi_id,
+               "value": None if value is None else float(value), "status": status, "source": source,
+               "detail": detail[:4000], "run_id": run_id}
+        with self.engine.begin() as conn:
+            row["id"] = conn.execute(sa.insert(t.kpi_samples).values(**row)).inserted_primary_key[0]
+        return row
+
+    def kpi_samples(self, kpi_id: str | None = None) -> list[dict]:
+        k = t.kpi_samples
+        query = sa.select(k).order_by(k.c.ts, k.c.id)
+        if kpi_id is not None:
+            query = query.where(k.c.kpi_id == kpi_id)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def latest_kpi_values(self) -> dict[str, dict]:
+        """The newest sample of every KPI: {kpi_id: row}."""
+        k = t.kpi_samples
+        newest = sa.func.row_number().over(partition_by=k.c.kpi_id, order_by=(k.c.ts.desc(), k.c.id.desc()))
+        ranked = sa.select(k, newest.label("rank")).subquery()
+        query = sa.select(*(ranked.c[c.name] for c in k.c)).where(ranked.c.rank == 1).order_by(ranked.c.kpi_id)
+        with self.engine.connect() as conn:
+            return {r["kpi_id"]: dict(r) for r in conn.execute(query).mappings()}
+
+    def save_kpi_validation(self, *, run_key: str, decision_point: str | None = None, success: bool,
+                            results: list[dict], ts: dt.datetime | None = None) -> None:
+        """Store the KPI check of a run at a decision point; a rerun replaces it, never duplicates."""
+        with self.engine.begin() as conn:
+            _upsert(conn, t.kpi_validations, {
+                "ts": _as_utc(ts) if ts else utcnow(), "run_key": run_key, "decision_point": decision_point or "",
+                "success": bool(success), "results": list(results),
+            }, ["run_key", "decision_point"])
+
+    def kpi_validations(self, run_key: str | None = None, decision_point: str | None = None) -> list[dict]:
+        """Stored KPI checks, oldest first (``decision_point`` is None for a check outside one)."""
+        v = t.kpi_validations
+        query = sa.select(v).order_by(v.c.ts, v.c.id)
+        if run_key is not None:
+            query = query.where(v.c.run_key == run_key)
+        if decision_point is not None:
+            query = query.where(v.c.decision_point == decision_point)
+        with self.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+        for row in rows:
+            row["decision_point"] = row["decision_point"] or None
+        return rows
+
+
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    """Aware UTC (a naive value is taken as UTC), so SQLite's tz-less text compares like PostgreSQL."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)

@@ -149,3 +149,50 @@ standups = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("standup_date", "agent_id", name="uq_cm_standups_day_agent"),
 )
+
+# Probe samples: one row per live check of a service (append-only), so "stable for 24+ hours" and
+# ">95% uptime" are computed from samples over a window, not from a single check.
+probe_samples = sa.Table(
+    "cm_probe_samples",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("probe_id", sa.String(100), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),  # redis | postgres | http | llm
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("latency_ms", sa.Float, nullable=False, server_default="0"),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("run_id", sa.String(250)),
+    sa.Index("ix_cm_probe_samples_probe_ts", "probe_id", "ts"),
+)
+
+# KPI samples: every measured (or missing) KPI value with its time and source (append-only).
+kpi_samples = sa.Table(
+    "cm_kpi_samples",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("kpi_id", sa.String(100), nullable=False),
+    sa.Column("value", sa.Float),  # NULL when missing
+    sa.Column("status", sa.String(20), nullable=False),  # ok | missing
+    sa.Column("source", sa.Text, nullable=False),  # kind and where from, e.g. "coverage_report:/x/coverage.xml"
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("run_id", sa.String(250)),
+    sa.Index("ix_cm_kpi_samples_kpi_ts", "kpi_id", "ts"),
+)
+
+# Great Expectations result of a KPI check, one per (run key, decision point); a rerun replaces it.
+# `decision_point` is '' for a check outside any decision point: NULLs never collide in a unique
+# constraint (PostgreSQL and SQLite alike), so NULL would let reruns duplicate.
+kpi_validations = sa.Table(
+    "cm_kpi_validations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("run_key", sa.String(250), nullable=False),
+    sa.Column("decision_point", sa.String(100), nullable=False, server_default=""),
+    sa.Column("success", sa.Boolean, nullable=False),
+    # [{kpi_id, expectation, observed, threshold, comparator, success}, ...]
+    sa.Column("results", sa.JSON, nullable=False),
+    sa.UniqueConstraint("run_key", "decision_point", name="uq_cm_kpi_validations_run_point"),
+)

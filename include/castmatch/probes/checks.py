@@ -1,0 +1,265 @@
+"""Live checks of the services a roadmap depends on, each through an Airflow connection.
+
+A probe never raises: a dead port, an unknown host or a missing connection is a sample with
+``ok=False`` and a detail that says what failed. Every network step has a short timeout (about
+3 s), so a gate re-evaluating its probes never hangs on a black hole. Every sample is stored,
+because uptime ("stable for 24+ hours", ">95% uptime") is computed from samples over a window.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
+
+TIMEOUT_SECONDS = 3.0
+DETAIL_LIMIT = 500
+
+
+class ProbeFailed(Exception):
+    """A check that reached its verdict: the service is not usable, for the reason given."""
+
+
+# ---------------------------------------------------------------------------- connections
+
+
+def get_connection(conn_id: str):
+    """The Airflow connection ``conn_id`` (metadata DB, secrets backend or ``AIRFLOW_CONN_<ID>``)."""
+    from airflow.sdk import BaseHook
+
+    try:
+        return BaseHook.get_connection(conn_id)
+    except Exception as exc:
+        if type(exc).__name__ == "AirflowNotFoundException":
+            raise ProbeFailed(f"Airflow connection {conn_id!r} is not defined "
+                              f"(add it, or set AIRFLOW_CONN_{conn_id.upper()})") from None
+        raise
+
+
+def redis_prefix() -> str:
+    """Key prefix of everything CastMatch writes to Redis (shared with the rate limiter)."""
+    return os.environ.get("CASTMATCH_REDIS_PREFIX", "castmatch")
+
+
+def redis_client(conn, *, timeout: float = TIMEOUT_SECONDS):
+    """A redis client for an Airflow connection, failing fast: no retries, short socket timeouts
+    (redis-py retries a refused connection with back-off for ~3 s by default)."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    extra = conn.extra_dejson or {}
+    schema = str(conn.schema or "")
+    db = extra.get("db", int(schema) if schema.isdigit() else 0)
+    kwargs: dict[str, Any] = {
+        "host": conn.host or "127.0.0.1", "port": int(conn.port or 6379), "db": int(db),
+        "username": conn.login or None, "password": conn.password or None,
+        "socket_timeout": timeout, "socket_connect_timeout": timeout, "retry": Retry(NoBackoff(), 0),
+    }
+    if extra.get("ssl"):  # the extras the Redis provider's hook understands
+        kwargs["ssl"] = True
+        for key in ("ssl_cert_reqs", "ssl_ca_certs", "ssl_keyfile", "ssl_certfile", "ssl_check_hostname"):
+            if key in extra:
+                kwargs[key] = extra[key]
+    return redis.Redis(**kwargs)
+
+
+def redis_client_from_url(url: str, *, timeout: float = TIMEOUT_SECONDS):
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                retry=Retry(NoBackoff(), 0))
+
+
+SQL_DRIVERS = {"postgres": "postgresql+psycopg2", "postgresql": "postgresql+psycopg2"}
+PG_SSL_EXTRAS = ("sslmode", "sslrootcert", "sslcert", "sslkey")
+
+
+def sqlalchemy_engine(conn, *, timeout: float = TIMEOUT_SECONDS, read_only: bool = False,
+                      statement_timeout_s: float | None = None):
+    """A pool-less SQLAlchemy engine for a ``postgres`` (or ``sqlite``) Airflow connection.
+
+    ``read_only`` makes every transaction read-only on PostgreSQL: a KPI query can never change
+    the product database it measures.
+    """
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    conn_type = (conn.conn_type or "").lower()
+    if conn_type == "sqlite":
+        return sa.create_engine(f"sqlite:///{conn.host}", poolclass=NullPool,
+                                connect_args={"timeout": timeout})
+    driver = SQL_DRIVERS.get(conn_type)
+    if driver is None:
+        raise ProbeFailed(f"connection {conn.conn_id!r} has type {conn.conn_type!r}; "
+                          f"supported: {', '.join(sorted({*SQL_DRIVERS, 'sqlite'}))}")
+    url = sa.engine.URL.create(driver, username=conn.login or None, password=conn.password or None,
+                               host=conn.host or "127.0.0.1", port=conn.port or 5432,
+                               database=conn.schema or None)
+    extra = conn.extra_dejson or {}
+    # libpq's connect_timeout is whole seconds, at least 2
+    connect_args: dict[str, Any] = {"connect_timeout": max(2, int(timeout)),
+                                    **{k: extra[k] for k in PG_SSL_EXTRAS if k in extra}}
+    options = []
+    if statement_timeout_s:
+        options.append(f"-c statement_timeout={int(statement_timeout_s * 1000)}")
+    if read_only:
+        options.append("-c default_transaction_read_only=on")
+    if options:
+        connect_args["options"] = " ".join(options)
+    return sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line naming the error, without SQLAlchemy's SQL echo and links."""
+    inner = getattr(exc, "orig", None) or exc
+    text = str(inner).strip().splitlines()[0] if str(inner).strip() else ""
+    return f"{type(inner).__name__}: {text}" if text else type(inner).__name__
+
+
+# ---------------------------------------------------------------------------- checks
+
+
+def _where(conn, default_port: int, db: Any = None) -> str:
+    at = f"{conn.host or '127.0.0.1'}:{conn.port or default_port}"
+    return f"{at}/{db}" if db not in (None, "") else at
+
+
+def check_redis(probe, timeout: float) -> str:
+    """PING, then SET/GET/DEL of a key of our own: a server that answers PING but refuses
+    writes (read-only replica, OOM, protected mode) is not a usable short-term memory."""
+    conn = get_connection(probe.conn_id)
+    client = redis_client(conn, timeout=timeout)
+    where = _where(conn, 6379, client.connection_pool.connection_kwargs.get("db"))
+    key = f"{redis_prefix()}:probe:{probe.id}:{uuid.uuid4().hex[:12]}"
+    token = uuid.uuid4().hex
+    try:
+        if not client.ping():
+            raise ProbeFailed(f"{where}: PING got no PONG")
+        client.set(key, token, ex=60)
+        read = client.get(key)
+        client.delete(key)
+    except ProbeFailed:
+        raise
+    except Exception as exc:
+        raise ProbeFailed(f"{probe.conn_id} ({where}): {describe_error(exc)}") from None
+    finally:
+        client.close()
+    if read is None or read.decode() != token:
+        raise ProbeFailed(f"{where}: wrote {key} but read back {read!r}")
+    return f"PING and SET/GET/DEL ok on {where}"
+
+
+def check_postgres(probe, timeout: float) -> str:
+    import sqlalchemy as sa
+
+    conn = get_connection(probe.conn_id)
+    where = _where(conn, 5432, conn.schema)
+    engine = sqlalchemy_engine(conn, timeout=timeout, statement_timeout_s=timeout)
+    try:
+        with engine.connect() as db:
+            value = db.execute(sa.text("SELECT 1")).scalar()
+    except Exception as exc:
+        raise ProbeFailed(f"{probe.conn_id} ({where}): {describe_error(exc)}") from None
+    finally:
+        engine.dispose()
+    if value != 1:
+        raise ProbeFailed(f"{where}: SELECT 1 returned {value!r}")
+    return f"SELECT 1 ok on {where}"
+
+
+def check_http(probe, timeout: float) -> str:
+    import urllib.error
+    import urllib.request
+
+    url = probe.url
+    if not url and probe.conn_id:  # a health URL kept in a connection instead of the YAML
+        conn = get_connection(probe.conn_id)
+        url = conn.host if "://" in (conn.host or "") else f"{conn.schema or 'http'}://{conn.host}:{conn.port or 80}/"
+    if not url:
+        raise ProbeFailed(f"probe {probe.id} has no url")
+    request = urllib.request.Request(url, headers={"User-Agent": "castmatch-probe"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (configured URL)
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        raise ProbeFailed(f"GET {url}: HTTP {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        reason = describe_error(exc.reason) if isinstance(exc.reason, BaseException) else str(exc.reason)
+        raise ProbeFailed(f"GET {url}: {reason}") from None
+    except Exception as exc:
+        raise ProbeFailed(f"GET {url}: {describe_error(exc)}") from None
+    if not 200 <= status < 300:
+        raise ProbeFailed(f"GET {url}: HTTP {status}")
+    return f"GET {url}: HTTP {status}"
+
+
+def check_llm(probe, timeout: float) -> str:
+    """Whether the backend in use can answer. Offline and replay answer without the network; live
+    and record need a key, and the base URL (if the connection sets one) must accept TCP. No
+    message is sent: a probe must not cost tokens."""
+    from castmatch.llm.backends import backend_name
+
+    conn_id = probe.conn_id or "anthropic_default"
+    try:
+        name = backend_name(conn_id)
+    except ValueError as exc:
+        raise ProbeFailed(str(exc)) from None
+    if name in ("offline", "replay"):
+        return f"backend {name}: answers without the network"
+    conn = get_connection(conn_id)
+    if not conn.password:
+        raise ProbeFailed(f"backend {name}: connection {conn_id!r} has no API key (password)")
+    if not conn.host:
+        return f"backend {name}: key configured on {conn_id!r}, default Anthropic endpoint"
+    parts = urlsplit(conn.host if "://" in conn.host else f"https://{conn.host}")
+    host = parts.hostname or conn.host
+    port = parts.port or conn.port or (80 if parts.scheme == "http" else 443)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ProbeFailed(f"backend {name}: {host}:{port} does not accept connections ({describe_error(exc)})") from None
+    return f"backend {name}: key configured, {host}:{port} accepts connections"
+
+
+CHECKS = {"redis": check_redis, "postgres": check_postgres, "http": check_http, "llm": check_llm}
+
+
+def run_probe(probe, *, store, run_id: str | None = None, timeout: float = TIMEOUT_SECONDS) -> dict:
+    """Check one configured ``Probe`` now and record the sample in ``store`` (None: don't record).
+
+    Returns the sample: {probe_id, kind, ok, latency_ms, detail, run_id, ts[, id]}. Never raises
+    for a failing service; the detail says what failed.
+    """
+    started = time.perf_counter()
+    try:
+        detail, ok = CHECKS[probe.kind](probe, timeout), True
+    except ProbeFailed as exc:
+        detail, ok = str(exc), False
+    except Exception as exc:  # a probe reports, it never takes the gate down with it
+        detail, ok = f"probe error: {describe_error(exc)}", False
+    latency_ms = round((time.perf_counter() - started) * 1000, 3)
+    detail = detail[:DETAIL_LIMIT]
+    log.log(logging.INFO if ok else logging.WARNING, "probe %s (%s): %s in %.1f ms: %s",
+            probe.id, probe.kind, "ok" if ok else "FAILED", latency_ms, detail)
+    sample = {"probe_id": probe.id, "kind": probe.kind, "ok": ok, "latency_ms": latency_ms,
+              "detail": detail, "run_id": run_id}
+    if store is None:
+        from castmatch.store.repository import utcnow
+
+        return {**sample, "ts": utcnow()}
+    return store.record_probe_sample(**sample)
+
+
+def run_probes(probes, *, store, run_id: str | None = None) -> list[dict]:
+    """``run_probe`` for each of ``probes``, in order."""
+    return [run_probe(p, store=store, run_id=run_id) for p in probes]

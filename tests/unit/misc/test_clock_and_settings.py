@@ -1,0 +1,46 @@
+"""The roadmap clock, and airflow_settings.yaml turned into Airflow's import files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import yaml
+
+from castmatch.airflow_settings import to_import_files
+from castmatch.clock import RoadmapClock
+from castmatch.config import load_roadmap
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+class TestRoadmapClock:
+    def test_real_clock_places_weeks_on_kolkata_dates(self):
+        clock = RoadmapClock.from_roadmap(load_roadmap().roadmap, mode="real")
+        start = clock.week_start(2)
+        assert start.isoformat() == "2025-09-12T00:00:00+05:30"
+        assert clock.day_start(14).isoformat() == "2025-09-18T00:00:00+05:30"
+        assert clock.week_of(14) == 2 and clock.week_of(15) == 3
+
+    def test_compressed_clock_counts_days_in_seconds_from_the_origin(self):
+        origin = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+        clock = RoadmapClock.from_roadmap(load_roadmap().roadmap, mode="compressed", origin=origin)
+        assert clock.week_start(1) == origin
+        assert (clock.week_start(12) - origin).total_seconds() == 77 * clock.day_seconds
+
+    def test_env_overrides_the_configured_mode(self, monkeypatch):
+        monkeypatch.setenv("CASTMATCH_CLOCK", "compressed")
+        assert RoadmapClock.from_roadmap(load_roadmap().roadmap).mode == "compressed"
+
+
+class TestAirflowSettings:
+    def test_connections_pools_and_variables_become_import_files(self, tmp_path):
+        settings = yaml.safe_load((ROOT / "airflow_settings.yaml").read_text())
+        files = to_import_files(settings, tmp_path)
+        connections = json.loads(files["connections"].read_text())
+        assert connections["castmatch_redis"] == {"conn_type": "redis", "host": "127.0.0.1", "port": 6379,
+                                                  "extra": json.dumps({"db": 0})}
+        assert all("password" not in c for c in connections.values())  # no secrets in the shipped settings
+        assert json.loads(files["pools"].read_text())["castmatch_agents"]["slots"] == 4
+        assert json.loads(files["variables"].read_text()) == {"castmatch_team_timezone": "Asia/Kolkata"}
