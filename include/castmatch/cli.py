@@ -35,6 +35,21 @@ def _status(args) -> int:
     return 0
 
 
+def _chains(args) -> int:
+    from castmatch.chains import chains_report, render_chains
+    from castmatch.config import load_roadmap
+    from castmatch.store import Store
+
+    config = load_roadmap(args.roadmap)
+    for issue in config.issues:
+        print(f"warning: {issue}", file=sys.stderr)
+    if config.operations is None:
+        return 1
+    report = chains_report(config, Store())
+    print(json.dumps(report, indent=2) if args.json else render_chains(report))
+    return 0
+
+
 def _usage(args) -> int:
     from castmatch.store import Store
     from castmatch.usage import render_usage, usage_report
@@ -74,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--roadmap", default=None, help="roadmap folder (default: $CASTMATCH_ROADMAP_DIR or CastMatch)")
     p.set_defaults(func=_status)
+
+    p = sub.add_parser("chains", help="the dependency chains with their status")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--roadmap", default=None, help="roadmap folder (default: $CASTMATCH_ROADMAP_DIR or CastMatch)")
+    p.set_defaults(func=_chains)
 
     p = sub.add_parser("usage", help="LLM calls, tokens, cache hit share and cost per agent, week and backend")
     p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, Asset, Param
 from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy, RetryAction, RetryRule
 
 from castmatch.clock import RoadmapClock
 from castmatch.config import RoadmapConfig, load_roadmap_cached
 from castmatch.llm.errors import BudgetExceeded, LLMPermanentError, LLMTransientError, MalformedAnswer
 from castmatch.operators.agent import AgentOperator
+from castmatch.operators.chain import ChainHandoffOperator
 from castmatch.operators.roadmap import ConfigErrorOperator, RoadmapWeekSensor
 from castmatch.operators.standup import StandupOperator
 
@@ -41,6 +42,17 @@ def default_args(config: RoadmapConfig) -> dict:
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": dt.timedelta(minutes=10),
     }
+
+
+def chain_asset(config: RoadmapConfig, chain_id: str, unit_id: str) -> Asset:
+    """The asset a chain's trigger unit publishes when it delivers."""
+    prefix = config.roadmap.dag_id_prefix
+    return Asset(name=f"{prefix}.chains.{chain_id}.{unit_id}", uri=f"castmatch://{prefix}/chains/{chain_id}/{unit_id}")
+
+
+def _outlets(config: RoadmapConfig, unit_id: str) -> list[Asset]:
+    chains = config.operations.chains if config.operations else []
+    return [chain_asset(config, c.id, unit_id) for c in chains if unit_id in (*c.trigger.all_of, *c.trigger.any_of)]
 
 
 def agent_retry_policy(config: RoadmapConfig) -> ExceptionRetryPolicy:
@@ -134,6 +146,7 @@ def build_week_dag(config: RoadmapConfig, week: int) -> DAG:
                 priority_weight=unit.priority.weight,
                 weight_rule="absolute",
                 retry_policy=retry_policy,
+                outlets=_outlets(config, unit.id),
                 doc_md=f"**{unit.title}** ({', '.join(unit.agents)}; day {unit.day}; {unit.priority.value})\n\n"
                 f"Deliverable: {unit.deliverable}\n\n" + "\n".join(f"- {c}" for c in unit.acceptance_criteria),
             )
@@ -141,6 +154,12 @@ def build_week_dag(config: RoadmapConfig, week: int) -> DAG:
             for dep in unit.depends_on:
                 if dep in tasks:  # earlier weeks are ordered by the roadmap driver
                     tasks[dep] >> tasks[unit.id]
+        # A chain's consumers wait for its trigger (all_of) when both are in this week.
+        for chain in config.operations.chains if config.operations else []:
+            for consumer in chain.action.consumers:
+                for trigger in chain.trigger.all_of:
+                    if consumer in tasks and trigger in tasks and trigger != consumer:
+                        tasks[trigger] >> tasks[consumer]
     return dag
 
 
@@ -203,6 +222,40 @@ def build_roadmap_dag(config: RoadmapConfig) -> DAG:
     return dag
 
 
+def build_chain_dags(config: RoadmapConfig) -> list[DAG]:
+    """One DAG per dependency chain, run by the assets its trigger units publish (`&` for
+    all_of, `|` for any_of); its task is the chain's action."""
+    from functools import reduce
+    from operator import and_, or_
+
+    if config.roadmap is None or config.operations is None or config.issues_for(None):
+        return []
+    dags = []
+    for chain in config.operations.chains:
+        parts = []
+        if chain.trigger.all_of:
+            parts.append(reduce(and_, [chain_asset(config, chain.id, u) for u in chain.trigger.all_of]))
+        if chain.trigger.any_of:
+            parts.append(reduce(or_, [chain_asset(config, chain.id, u) for u in chain.trigger.any_of]))
+        with DAG(
+            dag_id=f"{config.roadmap.dag_id_prefix}_chain_{chain.id}",
+            description=f"{chain.name}: {chain.action.description}",
+            schedule=reduce(and_, parts),
+            start_date=FALLBACK_START,
+            catchup=False,
+            max_active_runs=1,
+            tags=[config.roadmap.dag_id_prefix, "chain", chain.group],
+            default_args=default_args(config),
+            doc_md=(f"# Chain: {chain.name}\n\n- Trigger: {chain.trigger.description} "
+                    f"(all of: {', '.join(chain.trigger.all_of) or '-'}; any of: {', '.join(chain.trigger.any_of) or '-'})\n"
+                    f"- Action: {chain.action.description}; notifies {', '.join(chain.action.notify)} with "
+                    f"{', '.join(chain.action.artifacts) or 'the deliverables'}\n- Timeline: {chain.timeline.description}"),
+        ) as dag:
+            ChainHandoffOperator(task_id="handoff", chain_id=chain.id, roadmap_dir=str(config.directory))
+        dags.append(dag)
+    return dags
+
+
 def standup_dag_id(config: RoadmapConfig) -> str:
     prefix = config.roadmap.dag_id_prefix if config.roadmap else "roadmap"
     return f"{prefix}_daily_standup"
@@ -250,4 +303,6 @@ def build_dags(roadmap_dir: str | Path | None = None) -> dict[str, DAG]:
     standup = build_standup_dag(config)
     if standup is not None:
         dags[standup.dag_id] = standup
+    for dag in build_chain_dags(config):
+        dags[dag.dag_id] = dag
     return dags

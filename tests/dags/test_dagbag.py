@@ -29,9 +29,22 @@ class TestDagBag:
     def test_no_import_errors(self, bag):
         assert bag.import_errors == {}
 
-    def test_twelve_weeks_the_roadmap_and_the_standup(self, bag):
+    def test_twelve_weeks_the_roadmap_the_standup_and_the_chains(self, bag):
+        chains = [f"castmatch_chain_{c.id}" for c in load_roadmap().operations.chains]
+        assert len(chains) == 6
         assert sorted(bag.dags) == sorted([f"castmatch_week_{w:02d}" for w in range(1, 13)]
-                                          + ["castmatch_roadmap", "castmatch_daily_standup"])
+                                          + ["castmatch_roadmap", "castmatch_daily_standup", *chains])
+
+    def test_chain_trigger_units_publish_the_assets_their_chain_waits_for(self, bag):
+        config = load_roadmap()
+        for chain in config.operations.chains:
+            dag = bag.dags[f"castmatch_chain_{chain.id}"]
+            for unit_id in [*chain.trigger.all_of, *chain.trigger.any_of]:
+                week = config.unit_week[unit_id]
+                task = bag.dags[f"castmatch_week_{week:02d}"].get_task(unit_id)
+                uris = {o.uri for o in task.outlets}
+                assert f"castmatch://castmatch/chains/{chain.id}/{unit_id}" in uris
+            assert dag.timetable.asset_condition is not None
 
     def test_standup_runs_at_nine_in_kolkata(self, bag):
         timetable = bag.dags["castmatch_daily_standup"].timetable
@@ -58,7 +71,9 @@ class TestDagBag:
             assert sorted(dag.task_ids) == sorted(u.id for u in spec.work_units)
             for unit in spec.work_units:
                 same_week = {d for d in unit.depends_on if config.unit_week[d] == week}
-                assert dag.get_task(unit.id).upstream_task_ids == same_week, unit.id
+                chained = {t for c in config.operations.chains if unit.id in c.action.consumers
+                           for t in c.trigger.all_of if config.unit_week[t] == week}
+                assert dag.get_task(unit.id).upstream_task_ids == same_week | chained, unit.id
                 assert dag.get_task(unit.id).priority_weight == unit.priority.weight
 
     def test_roadmap_runs_the_weeks_in_order(self, bag):
@@ -76,7 +91,7 @@ class TestBrokenWeekFile:
         week.write_text(week.read_text().replace("priority: HIGH", "priority: SOMEDAY", 1))
         bag = dagbag(monkeypatch, roadmap)
         assert bag.import_errors == {}
-        assert len(bag.dags) == 14
+        assert len(bag.dags) == 20
         broken = bag.dags["castmatch_week_05"]
         assert "config-error" in broken.tags and broken.task_ids == ["config_error"]
         assert "weeks/week_05.yaml:" in broken.doc_md and "SOMEDAY" in broken.doc_md

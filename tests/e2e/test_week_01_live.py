@@ -83,6 +83,18 @@ class TestWeekOneLive:
         assert downstream["system"] == sibling["system"]  # same instructions as without the injection
         assert "Every container has a health check" in outside
 
+        # chain 1 (Infrastructure -> AI Services) hands its connection configs to its consumer
+        consumer = next(r.body for r in fake_claude.requests
+                        if "`create_short_term_memory_redis`" in json.dumps(r.body["messages"][0]))
+        handoff = consumer["messages"][0]["content"]
+        assert '<chain_handoff chain="infrastructure_to_ai_services"' in handoff
+        assert 'work_unit="setup_gpu_infrastructure"' in handoff and "connection configs" in handoff
+        chains = subprocess.run([str(BIN / "castmatch"), "chains", "--json"], capture_output=True, text=True,
+                                env={**os.environ, "CASTMATCH_DATABASE_URL": pg_url})
+        status = {c["id"]: c["status"] for c in json.loads(chains.stdout)}
+        assert status["infrastructure_to_ai_services"] == "DONE"
+        assert status["backend_to_frontend"] == "PENDING"
+
     def test_a_refused_key_fails_tasks_at_once_without_airflow_retries(self, pg_url, airflow_db, fake_claude, redis_prefix):
         out = run_week(live_env(fake_claude, pg_url, redis_prefix, key="sk-wrong"), "2026-02-03T00:00:00+00:00")
         assert "state=failed" in out.stdout + out.stderr

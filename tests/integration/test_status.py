@@ -66,3 +66,29 @@ class TestStatusMatrix:
 
 def _agent(config, store, agent_id):
     return next(a for a in status_matrix(config, store)["agents"] if a["id"] == agent_id)
+
+
+class TestChains:
+    def test_empty_store_shows_the_seed_chain_statuses(self, pg_url):
+        from castmatch.chains import chains_report
+
+        report = chains_report(load_roadmap(), Store(pg_url))
+        assert [c["status"] for c in report] == ["IN PROGRESS", "WAITING", "BLOCKED", "IN PROGRESS", "WAITING", "PENDING"]
+        assert [c["group"] for c in report] == ["active"] * 4 + ["pending"] * 2
+
+    def test_status_follows_the_trigger_units(self, pg_url):
+        from castmatch.chains import chains_report
+
+        config, store = load_roadmap(), Store(pg_url)
+        devops = "devops-infrastructure-developer"
+        store.save_deliverable(**keys("fix_redis_connection", devops), week=1, deliverable=DONE,
+                               backend="offline", model="m", try_number=1)
+        first = next(c for c in chains_report(config, store) if c["id"] == "infrastructure_to_ai_services")
+        assert first["status"] == "IN PROGRESS"
+        store.unit_failed(**keys("setup_gpu_infrastructure", devops), try_number=3, error="GPU quota")
+        first = next(c for c in chains_report(config, store) if c["id"] == "infrastructure_to_ai_services")
+        assert first["status"] == "BLOCKED"
+        store.save_deliverable(**keys("setup_gpu_infrastructure", devops), week=1, deliverable=DONE,
+                               backend="offline", model="m", try_number=4)
+        first = next(c for c in chains_report(config, store) if c["id"] == "infrastructure_to_ai_services")
+        assert first["status"] == "DONE"

@@ -87,8 +87,10 @@ def system_prefix(config, agent) -> str:
     ] if part)
 
 
-def build_request(config, unit, upstream: dict[str, dict], *, week: int) -> AgentRequest:
-    """The request for ``unit``: ``upstream`` maps each dependency id to its stored deliverable."""
+def build_request(config, unit, upstream: dict[str, dict], *, week: int,
+                  handoffs: list[dict] | None = None) -> AgentRequest:
+    """The request for ``unit``: ``upstream`` maps each dependency id to its stored deliverable;
+    ``handoffs`` are the dependency chains feeding it (``castmatch.chains.chain_artifacts``)."""
     agent = config.agents[unit.agents[0]]
     collaborators = tuple(unit.agents[1:])
     quoted = tuple(
@@ -103,13 +105,25 @@ def build_request(config, unit, upstream: dict[str, dict], *, week: int) -> Agen
     ]
     if collaborators:
         lines.append("You lead this unit; collaborating agents: " + ", ".join(collaborators) + ".")
-    if quoted:
+    chain_blocks = [
+        f'<chain_handoff chain="{h["chain"]}" artifacts="{_quote(", ".join(h["artifacts"]))}">\n'
+        + "\n".join(f'<deliverable work_unit="{d["work_unit_id"]}" agent="{d["agent_id"]}">\n'
+                     f"summary: {_quote(d['summary'])}\n{_quote(d['content'])}\n</deliverable>"
+                     for d in h["deliverables"])
+        + "\n</chain_handoff>"
+        for h in handoffs or []
+    ]
+    if quoted or chain_blocks:
         blocks = "\n".join(
             f'<deliverable work_unit="{u.work_unit_id}" agent="{u.agent_id}">\n'
             f"summary: {_quote(u.summary)}\n{_quote(u.content)}\n</deliverable>"
             for u in quoted
         )
-        lines.append(f"<upstream_deliverables>\n{blocks}\n</upstream_deliverables>")
+        if chain_blocks:
+            lines.append("Shared with you by the dependency chains feeding this unit: "
+                         + "; ".join(f"{h['name']} ({', '.join(h['artifacts'])})" for h in handoffs) + ".")
+        lines.append("<upstream_deliverables>\n" + "\n".join(b for b in [blocks, *chain_blocks] if b)
+                     + "\n</upstream_deliverables>")
     if missing:
         lines.append("Not yet delivered (you depend on them): " + ", ".join(missing) + ".")
     return AgentRequest(

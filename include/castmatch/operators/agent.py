@@ -42,6 +42,7 @@ class AgentOperator(BaseOperator):
     def execute(self, context) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 
+        from castmatch.chains import chain_artifacts
         from castmatch.config import load_roadmap_cached
         from castmatch.llm.backends import get_backend
         from castmatch.llm.base import CallContext
@@ -68,7 +69,8 @@ class AgentOperator(BaseOperator):
                            work_unit_id=unit.id, week=self.week)
         try:
             upstream = store.upstream_deliverables(unit.depends_on, run_key=run_key)
-            request = build_request(config, unit, upstream, week=self.week)
+            handoffs = chain_artifacts(config, store, unit.id, run_key=run_key)
+            request = build_request(config, unit, upstream, week=self.week, handoffs=handoffs)
             backend = get_backend(config, store, context=call)
             self.log.info(
                 "work unit %s: agent %s, backend %s, model %s, %d upstream deliverable(s), try %d",

@@ -1,0 +1,94 @@
+"""Dependency chains (seed: "DEPENDENCY CHAIN AUTOMATION"): when a chain's trigger holds, the
+consuming agents get the artifacts they need (connection configs, API contracts, Tailwind
+configs ...) and their prompts include them.
+
+Status of a chain, derived from stored state like the agent matrix:
+- DONE: the trigger holds (all of ``all_of`` and one of ``any_of`` delivered);
+- BLOCKED: a trigger unit ended blocked, failed, needs review or over budget;
+- IN PROGRESS: a trigger unit is running or already delivered;
+- WAITING: the trigger units wait on their own dependencies;
+- PENDING: nothing of it has started.
+Before any stored run the seed's own status is shown.
+"""
+
+from __future__ import annotations
+
+from castmatch.status import PROBLEM_STATES, unit_states
+
+PROBLEMS = PROBLEM_STATES | {"budget_exceeded"}
+
+
+def trigger_holds(chain, done: set[str]) -> bool:
+    return all(u in done for u in chain.trigger.all_of) and (
+        not chain.trigger.any_of or any(u in done for u in chain.trigger.any_of))
+
+
+def chain_status(config, chain, done: set[str], latest: dict[str, str]) -> str:
+    units = [*chain.trigger.all_of, *chain.trigger.any_of]
+    if trigger_holds(chain, done):
+        return "DONE"
+    if not any(u in latest for u in units):
+        return "PENDING"
+    if any(latest.get(u) in PROBLEMS and u not in done for u in units):
+        return "BLOCKED"
+    if any(latest.get(u) == "running" or u in done for u in units):
+        return "IN PROGRESS"
+    return "WAITING"
+
+
+def chains_report(config, store) -> list[dict]:
+    done, latest = unit_states(store)
+    ran_any = bool(latest)
+    out = []
+    for chain in config.operations.chains if config.operations else []:
+        units = [*chain.trigger.all_of, *chain.trigger.any_of]
+        status = chain_status(config, chain, done, latest) if ran_any else _seed_status(chain.seed_status)
+        out.append({
+            "id": chain.id, "name": chain.name, "group": chain.group, "status": status,
+            "trigger": chain.trigger.description, "action": chain.action.description,
+            "timeline": chain.timeline.description, "notify": list(chain.action.notify),
+            "artifacts": list(chain.action.artifacts), "consumers": list(chain.action.consumers),
+            "trigger_units": [{"id": u, "done": u in done, "state": latest.get(u, "not started")} for u in units],
+        })
+    return out
+
+
+def _seed_status(text: str) -> str:
+    for status in ("IN PROGRESS", "WAITING", "BLOCKED", "PENDING", "DONE"):
+        if text.upper().startswith(status):
+            return status
+    return "PENDING"
+
+
+def chain_artifacts(config, store, unit_id: str, *, run_key: str) -> list[dict]:
+    """For a consuming work unit: the chains feeding it whose trigger holds, each with the
+    artifacts to share and the trigger units' deliverables (quoted as data by the prompt)."""
+    chains = [c for c in (config.operations.chains if config.operations else []) if unit_id in c.action.consumers]
+    if not chains:
+        return []
+    done, _ = unit_states(store)
+    out = []
+    for chain in chains:
+        if not trigger_holds(chain, done):
+            continue
+        units = [u for u in [*chain.trigger.all_of, *chain.trigger.any_of] if u in done]
+        delivered = store.upstream_deliverables(units, run_key=run_key)
+        out.append({"chain": chain.id, "name": chain.name, "artifacts": list(chain.action.artifacts),
+                    "deliverables": [delivered[u] for u in units if u in delivered]})
+    return out
+
+
+def render_chains(report: list[dict]) -> str:
+    icons = {"DONE": "✅", "IN PROGRESS": "🔄", "WAITING": "🟡", "BLOCKED": "🔴", "PENDING": "⚪"}
+    lines = []
+    for group in ("active", "pending"):
+        lines.append(f"{group.upper()} DEPENDENCY CHAINS")
+        for i, c in enumerate([c for c in report if c["group"] == group], 1):
+            lines.append(f"  {c['name']}")
+            lines.append(f"    Trigger:  {c['trigger']}")
+            lines.append(f"    Action:   {c['action']}")
+            lines.append(f"    Timeline: {c['timeline']}")
+            units = ", ".join(f"{u['id']} ({'done' if u['done'] else u['state']})" for u in c["trigger_units"])
+            lines.append(f"    Status:   {icons[c['status']]} {c['status']}  [{units}]")
+        lines.append("")
+    return "\n".join(lines).rstrip()

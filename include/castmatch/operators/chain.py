@@ -1,0 +1,45 @@
+"""``ChainHandoffOperator``: a dependency chain's action once its trigger assets are updated."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+
+class ChainHandoffOperator(BaseOperator):
+    """Notify the chain's agents with the artifacts they need (recorded as events, one per agent).
+
+    The consuming work units read the same artifacts into their prompts when they run
+    (``castmatch.chains.chain_artifacts``), so a handoff never depends on which ran first.
+    """
+
+    def __init__(self, *, chain_id: str, roadmap_dir: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.chain_id = chain_id
+        self.roadmap_dir = roadmap_dir
+
+    def execute(self, context) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from castmatch.chains import chains_report
+        from castmatch.config import load_roadmap_cached
+        from castmatch.store import Store
+
+        config = load_roadmap_cached(self.roadmap_dir)
+        chain = next((c for c in config.operations.chains if c.id == self.chain_id), None)
+        if chain is None:
+            raise AirflowFailException(f"chain {self.chain_id!r} is not in {config.directory}/operations.yaml")
+        store = Store()
+        status = next(c for c in chains_report(config, store) if c["id"] == self.chain_id)
+        ti = context["ti"]
+        delivered = [u["id"] for u in status["trigger_units"] if u["done"]]
+        for agent_id in chain.action.notify:
+            store.record_event(
+                "chain_notify", f"{chain.name}: {chain.action.description}", dag_id=ti.dag_id, run_id=ti.run_id,
+                agent_id=agent_id, data={"chain": chain.id, "artifacts": list(chain.action.artifacts),
+                                         "from_units": delivered, "consumers": list(chain.action.consumers)},
+            )
+        self.log.info("chain %s (%s): notified %s with %s", chain.id, status["status"],
+                      ", ".join(chain.action.notify), ", ".join(chain.action.artifacts))
+        return {"chain": chain.id, "status": status["status"], "notified": list(chain.action.notify)}
