@@ -84,7 +84,7 @@ def render_chains(report: list[dict]) -> str:
     for group in ("active", "pending"):
         lines.append(f"{group.upper()} DEPENDENCY CHAINS")
         for i, c in enumerate([c for c in report if c["group"] == group], 1):
-            lines.append(f"  {c['name']}")
+            lines.append(f"  {i}. {c['name']}")
             lines.append(f"    Trigger:  {c['trigger']}")
             lines.append(f"    Action:   {c['action']}")
             lines.append(f"    Timeline: {c['timeline']}")

@@ -121,6 +121,8 @@ class TestHttpAndLlmProbes:
         assert run_probe(up, store=store)["ok"]
         assert run_probe(down, store=None)["detail"].endswith("HTTP 503 Service Unavailable")
         assert "Connection refused" in run_probe(dead, store=None)["detail"]
+        secret = Probe(id="platform_health", name="h", kind="http", url="http://ops:s3cret@127.0.0.1/health")
+        assert "s3cret" not in run_probe(secret, store=None)["detail"]
 
     def test_llm_offline_backend_answers_without_network(self, config, store, monkeypatch):
         monkeypatch.setenv("CASTMATCH_LLM", "offline")

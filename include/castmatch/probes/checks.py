@@ -36,6 +36,7 @@ def get_connection(conn_id: str):
     try:
         return BaseHook.get_connection(conn_id)
     except Exception as exc:
+        # Matched by name: the Task SDK and Airflow core each have a class of this name.
         if type(exc).__name__ == "AirflowNotFoundException":
             raise ProbeFailed(f"Airflow connection {conn_id!r} is not defined "
                               f"(add it, or set AIRFLOW_CONN_{conn_id.upper()})") from None
@@ -176,6 +177,16 @@ def check_postgres(probe, timeout: float) -> str:
     return f"SELECT 1 ok on {where}"
 
 
+def _without_credentials(url: str) -> str:
+    """``url`` as shown in a sample: a user:password@ part never reaches the store or the log."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return parts._replace(netloc=f"***@{netloc}").geturl()
+
+
 def check_http(probe, timeout: float) -> str:
     import urllib.error
     import urllib.request
@@ -186,20 +197,23 @@ def check_http(probe, timeout: float) -> str:
         url = conn.host if "://" in (conn.host or "") else f"{conn.schema or 'http'}://{conn.host}:{conn.port or 80}/"
     if not url:
         raise ProbeFailed(f"probe {probe.id} has no url")
+    shown = _without_credentials(url)
     request = urllib.request.Request(url, headers={"User-Agent": "castmatch-probe"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (configured URL)
             status = response.status
     except urllib.error.HTTPError as exc:
-        raise ProbeFailed(f"GET {url}: HTTP {exc.code} {exc.reason}") from None
+        raise ProbeFailed(f"GET {shown}: HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
         reason = describe_error(exc.reason) if isinstance(exc.reason, BaseException) else str(exc.reason)
-        raise ProbeFailed(f"GET {url}: {reason}") from None
+        raise ProbeFailed(f"GET {shown}: {reason}") from None
     except Exception as exc:
-        raise ProbeFailed(f"GET {url}: {describe_error(exc)}") from None
+        detail = describe_error(exc)
+        secret = urlsplit(url).password
+        raise ProbeFailed(f"GET {shown}: {detail.replace(secret, '***') if secret else detail}") from None
     if not 200 <= status < 300:
-        raise ProbeFailed(f"GET {url}: HTTP {status}")
-    return f"GET {url}: HTTP {status}"
+        raise ProbeFailed(f"GET {shown}: HTTP {status}")
+    return f"GET {shown}: HTTP {status}"
 
 
 def check_llm(probe, timeout: float) -> str:
