@@ -35,8 +35,12 @@ OUR_DAG_ID = "castmatch_week_01"
 
 
 def plain_dag_source(config, latency: float) -> str:
-    week = config.weeks[1]
-    edges = [(d, u.id) for u in week.work_units for d in u.depends_on if config.unit_week[d] == 1]
+    """The same tasks and edges as our week 1 DAG (gates included, as instant tasks)."""
+    from castmatch.factory import build_week_dag
+
+    ours = build_week_dag(config, 1)
+    tasks = {t.task_id: (0.0 if t.task_id.startswith("gate_") else latency) for t in ours.tasks}
+    edges = [(up, t.task_id) for t in ours.tasks for up in sorted(t.upstream_task_ids)]
     return f'''"""Plain @task peer of castmatch_week_01 for the Airflow makespan benchmark."""
 import datetime, time
 from airflow.sdk import dag, task
@@ -45,10 +49,10 @@ from airflow.sdk import dag, task
      tags=["bench"], default_args={{"retries": 2}})
 def plain():
     tasks = {{}}
-    for task_id in {[u.id for u in week.work_units]!r}:
+    for task_id, seconds in {tasks!r}.items():
         @task(task_id=task_id)
-        def work():
-            time.sleep({latency})
+        def work(seconds=seconds):
+            time.sleep(seconds)
         tasks[task_id] = work()
     for up, down in {edges!r}:
         tasks[up] >> tasks[down]
@@ -67,7 +71,7 @@ def critical_path(config, latency: float) -> float:
             depth[unit_id] = 1 + max((d(x) for x in unit.depends_on if config.unit_week[x] == 1), default=0)
         return depth[unit_id]
 
-    return max(d(u.id) for u in week.work_units) * latency
+    return max(d(u.id) for u in week.work_units) * latency  # gates take no time in the bound
 
 
 def free_port() -> int:
@@ -160,6 +164,8 @@ def main() -> None:
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
         "CASTMATCH_LLM": "live",
+        "AIRFLOW_CONN_CASTMATCH_REDIS": "redis://127.0.0.1:6379/0",
+        "AIRFLOW_CONN_CASTMATCH_POSTGRES": "postgres://postgres@127.0.0.1:5432/postgres",
         "CASTMATCH_DATABASE_URL": f"sqlite:///{home / 'castmatch.db'}",
         "CASTMATCH_REDIS_URL": os.environ.get("CASTMATCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
         "CASTMATCH_REDIS_PREFIX": f"cmbench:{port}",

@@ -50,6 +50,21 @@ def _chains(args) -> int:
     return 0
 
 
+def _gates(args) -> int:
+    from castmatch.config import load_roadmap
+    from castmatch.gates import gates_report, render_gates
+    from castmatch.store import Store
+
+    config = load_roadmap(args.roadmap)
+    for issue in config.issues:
+        print(f"warning: {issue}", file=sys.stderr)
+    if config.gates is None:
+        return 1
+    report = gates_report(config, Store())
+    print(json.dumps(report, indent=2) if args.json else render_gates(report))
+    return 0
+
+
 def _usage(args) -> int:
     from castmatch.store import Store
     from castmatch.usage import render_usage, usage_report
@@ -94,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--roadmap", default=None, help="roadmap folder (default: $CASTMATCH_ROADMAP_DIR or CastMatch)")
     p.set_defaults(func=_chains)
+
+    p = sub.add_parser("gates", help="gates with criteria results, KPI values and decision points")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--roadmap", default=None, help="roadmap folder (default: $CASTMATCH_ROADMAP_DIR or CastMatch)")
+    p.set_defaults(func=_gates)
 
     p = sub.add_parser("usage", help="LLM calls, tokens, cache hit share and cost per agent, week and backend")
     p.add_argument("--json", action="store_true", help="machine-readable output")

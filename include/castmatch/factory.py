@@ -18,6 +18,7 @@ from castmatch.config import RoadmapConfig, load_roadmap_cached
 from castmatch.llm.errors import BudgetExceeded, LLMPermanentError, LLMTransientError, MalformedAnswer
 from castmatch.operators.agent import AgentOperator
 from castmatch.operators.chain import ChainHandoffOperator
+from castmatch.operators.gate import GateSensor
 from castmatch.operators.roadmap import ConfigErrorOperator, RoadmapWeekSensor
 from castmatch.operators.standup import StandupOperator
 
@@ -154,6 +155,27 @@ def build_week_dag(config: RoadmapConfig, week: int) -> DAG:
             for dep in unit.depends_on:
                 if dep in tasks:  # earlier weeks are ordered by the roadmap driver
                     tasks[dep] >> tasks[unit.id]
+        # Gates of this week: after the units their criteria name, before the units they guard.
+        for gate in config.all_gates:
+            if gate.week != week:
+                continue
+            sensor = GateSensor(
+                task_id=f"gate_{gate.id}",
+                gate_id=gate.id,
+                roadmap_dir=roadmap_dir,
+                clock_mode=clock.mode,
+                poke_interval=5 if clock.mode == "compressed" else 15 * 60,
+                timeout=dt.timedelta(days=90).total_seconds(),
+                doc_md=f"**{gate.name}**{' (veto)' if gate.veto else ''}, deadline day {gate.deadline_day}; "
+                f"enforcers: {', '.join(gate.enforcers) or '-'}.\n\n" + "\n".join(f"- [{c.kind.value}] {c.text}" for c in gate.criteria),
+            )
+            for criterion in gate.criteria:
+                for unit_id in criterion.work_units:
+                    if unit_id in tasks:
+                        tasks[unit_id] >> sensor
+            for unit_id in gate.blocks:
+                if unit_id in tasks:
+                    sensor >> tasks[unit_id]
         # A chain's consumers wait for its trigger (all_of) when both are in this week.
         for chain in config.operations.chains if config.operations else []:
             for consumer in chain.action.consumers:

@@ -68,12 +68,14 @@ class TestDagBag:
         config = load_roadmap()
         for week, spec in config.weeks.items():
             dag = bag.dags[f"castmatch_week_{week:02d}"]
-            assert sorted(dag.task_ids) == sorted(u.id for u in spec.work_units)
+            gates = [g for g in config.all_gates if g.week == week]
+            assert sorted(dag.task_ids) == sorted([u.id for u in spec.work_units] + [f"gate_{g.id}" for g in gates])
             for unit in spec.work_units:
                 same_week = {d for d in unit.depends_on if config.unit_week[d] == week}
                 chained = {t for c in config.operations.chains if unit.id in c.action.consumers
                            for t in c.trigger.all_of if config.unit_week[t] == week}
-                assert dag.get_task(unit.id).upstream_task_ids == same_week | chained, unit.id
+                guarded = {f"gate_{g.id}" for g in gates if unit.id in g.blocks}
+                assert dag.get_task(unit.id).upstream_task_ids == same_week | chained | guarded, unit.id
                 assert dag.get_task(unit.id).priority_weight == unit.priority.weight
 
     def test_roadmap_runs_the_weeks_in_order(self, bag):
@@ -111,3 +113,14 @@ class TestAgentRetryPolicy:
         assert policy.evaluate(LLMTransientError("529"), 1, 3).retry_delay.total_seconds() == 60
         for exc in (LLMPermanentError("401"), MalformedAnswer("bad"), BudgetExceeded("over")):
             assert policy.evaluate(exc, 1, 3).action == RetryAction.FAIL
+
+
+class TestGateTasks:
+    def test_gates_sit_after_their_evidence_and_before_the_work_they_guard(self, bag):
+        config = load_roadmap()
+        dag = bag.dags["castmatch_week_01"]
+        gate = dag.get_task("gate_infrastructure_gate")
+        assert gate.mode == "reschedule"
+        assert {"verify_postgresql_stability", "fix_redis_connection", "restart_configure_containers"} <= gate.upstream_task_ids
+        infra = next(g for g in config.all_gates if g.id == "infrastructure_gate")
+        assert set(infra.blocks) <= gate.downstream_task_ids

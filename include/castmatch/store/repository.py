@@ -28,6 +28,11 @@ def _upsert(conn: sa.Connection, table: sa.Table, values: dict, keys: Sequence[s
     conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=update))
 
 
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    """Aware UTC (a naive value is taken as UTC), so SQLite's tz-less text compares like PostgreSQL."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
 class Store:
     """The CastMatch state store on one database (``CASTMATCH_DATABASE_URL`` by default)."""
 
@@ -325,6 +330,19 @@ class Store:
         return rows
 
 
-def _as_utc(value: dt.datetime) -> dt.datetime:
-    """Aware UTC (a naive value is taken as UTC), so SQLite's tz-less text compares like PostgreSQL."""
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    # ---------------------------------------------------------------- gates
+
+    def save_gate_result(self, *, run_key: str, gate_id: str, status: str, criteria: list[dict],
+                         blocked_units: list[str], dag_id: str | None = None, run_id: str | None = None,
+                         decided_by: str = "castmatch", reason: str = "") -> None:
+        with self.engine.begin() as conn:
+            _upsert(conn, t.gate_results, {
+                "run_key": run_key, "gate_id": gate_id, "dag_id": dag_id, "run_id": run_id, "status": status,
+                "criteria": criteria, "blocked_units": blocked_units, "decided_by": decided_by, "reason": reason,
+                "evaluated_at": utcnow(),
+            }, ["run_key", "gate_id"])
+
+    def gate_results(self) -> list[dict]:
+        g = t.gate_results
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(sa.select(g).order_by(g.c.evaluated_at, g.c.id)).mappings()]

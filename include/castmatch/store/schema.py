@@ -196,3 +196,21 @@ kpi_validations = sa.Table(
     sa.Column("results", sa.JSON, nullable=False),
     sa.UniqueConstraint("run_key", "decision_point", name="uq_cm_kpi_validations_run_point"),
 )
+
+# The latest decision of each gate in each run (reruns and re-evaluations replace it).
+gate_results = sa.Table(
+    "cm_gate_results",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_key", sa.String(250), nullable=False),
+    sa.Column("gate_id", sa.String(100), nullable=False),
+    sa.Column("dag_id", sa.String(250)),
+    sa.Column("run_id", sa.String(250)),
+    sa.Column("status", sa.String(20), nullable=False),  # PENDING | PASSED | VETOED | FAILED | OVERRIDDEN
+    sa.Column("criteria", sa.JSON, nullable=False),
+    sa.Column("blocked_units", sa.JSON, nullable=False),
+    sa.Column("decided_by", sa.String(100)),
+    sa.Column("reason", sa.Text),
+    sa.Column("evaluated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("run_key", "gate_id", name="uq_cm_gate_results_run_gate"),
+)

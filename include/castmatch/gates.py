@@ -1,0 +1,150 @@
+"""Quality and success gates: evaluate each criterion by its kind, decide, record.
+
+- ``probe``: the named services are checked now through their Airflow connections (samples are
+  stored); with ``window_hours`` the uptime over the window must reach ``min_uptime_pct``;
+- ``deliverable``: the named work units have an accepted (done) deliverable;
+- ``review``: the enforcers judge the named units against their criteria. The judgement is
+  rule-based (every reviewed unit accepted, no open blockers) and constrained to PASS or VETO
+  with reasons, so no text inside a deliverable can pick the outcome;
+- ``kpi``: the newest sample of each KPI meets its threshold; a missing KPI fails closed.
+
+A gate is PASSED when every criterion holds. Otherwise it stays PENDING until its deadline, then
+it is VETOED (veto power: dependent work does not run) or FAILED (no veto: recorded only).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from castmatch.status import unit_states
+
+COMPARE = {">": lambda v, t: v > t, ">=": lambda v, t: v >= t, "<": lambda v, t: v < t, "<=": lambda v, t: v <= t}
+
+
+def _criterion(config, gate, criterion, store, *, run_id: str | None, done: set[str]) -> dict:
+    kind = criterion.kind.value
+    if kind == "probe":
+        from castmatch.probes import run_probe
+
+        probes = {p.id: p for p in config.gates.probes}
+        samples = [run_probe(probes[p], store=store, run_id=run_id) for p in criterion.probes]
+        failing = [f"{s['probe_id']}: {s['detail']}" for s in samples if not s["ok"]]
+        if criterion.window_hours:
+            pct, count = store.uptime(criterion.probes, criterion.window_hours)
+            need = criterion.min_uptime_pct if criterion.min_uptime_pct is not None else 100.0
+            ok = pct is not None and pct >= need and not failing
+            reason = (f"uptime {pct:.1f}% over {criterion.window_hours:g} h from {count} samples (need {need:g}%)"
+                      if pct is not None else "no probe samples in the window")
+            return {"ok": ok, "reason": "; ".join([reason, *failing])}
+        return {"ok": not failing, "reason": "; ".join(failing) or "all probes answered: " + ", ".join(criterion.probes)}
+    if kind == "deliverable":
+        missing = [u for u in criterion.work_units if u not in done]
+        return {"ok": not missing, "reason": f"not delivered: {', '.join(missing)}" if missing
+                else "delivered: " + ", ".join(criterion.work_units)}
+    if kind == "review":
+        delivered = {d["work_unit_id"]: d for d in store.deliverables() if d["status"] == "done"}
+        problems = [f"{u}: not delivered" for u in criterion.work_units if u not in delivered]
+        problems += [f"{u}: open blockers" for u in criterion.work_units if u in delivered and delivered[u]["blockers"]]
+        verdict = "PASS" if not problems else "VETO"
+        reviewers = ", ".join(criterion.reviewers)
+        return {"ok": verdict == "PASS", "verdict": verdict,
+                "reason": f"{verdict} by {reviewers}: " + ("; ".join(problems) or "every reviewed unit meets its criteria")}
+    latest = store.latest_kpi_values()
+    kpis = {k.id: k for k in config.kpis.kpis}
+    reasons, ok = [], True
+    for kpi_id in criterion.kpis:
+        row, kpi = latest.get(kpi_id), kpis[kpi_id]
+        if row is None or row["status"] != "ok" or row["value"] is None:
+            ok = False
+            reasons.append(f"{kpi_id}: missing ({row['detail'] if row else 'never measured'})")
+        elif not COMPARE[kpi.comparator](row["value"], kpi.threshold):
+            ok = False
+            reasons.append(f"{kpi_id}: {row['value']:g} {kpi.unit}, needs {kpi.comparator} {kpi.threshold:g}")
+        else:
+            reasons.append(f"{kpi_id}: {row['value']:g} {kpi.unit} meets {kpi.comparator} {kpi.threshold:g}")
+    return {"ok": ok, "reason": "; ".join(reasons)}
+
+
+def evaluate_gate(config, gate, store, *, run_id: str | None = None) -> dict:
+    """Every criterion of ``gate`` with ok and reason, and whether all hold."""
+    done, _ = unit_states(store)
+    criteria = []
+    for criterion in gate.criteria:
+        result = _criterion(config, gate, criterion, store, run_id=run_id, done=done)
+        criteria.append({"id": criterion.id, "text": criterion.text, "kind": criterion.kind.value, **result})
+    return {"gate": gate.id, "all_ok": all(c["ok"] for c in criteria), "criteria": criteria}
+
+
+def decide(gate, evaluation: dict, *, deadline_passed: bool) -> str:
+    if evaluation["all_ok"]:
+        return "PASSED"
+    if not deadline_passed:
+        return "PENDING"
+    return "VETOED" if gate.veto else "FAILED"
+
+
+def deadline_at(clock, gate, *, week_started: dt.datetime) -> dt.datetime:
+    """When the gate's deadline day ends: on the real clock its date; on the compressed clock
+    counted from the start of the week's run."""
+    if clock.mode == "compressed":
+        first_day = (gate.week - 1) * clock.days_per_week + 1
+        return week_started + dt.timedelta(seconds=(gate.deadline_day - first_day + 1) * clock.day_seconds)
+    return clock.day_start(gate.deadline_day + 1)
+
+
+def gates_report(config, store) -> dict:
+    """Every gate with its newest result, the KPI values and the decision points."""
+    latest: dict[str, dict] = {}
+    for row in store.gate_results():  # oldest first: the newest wins
+        latest[row["gate_id"]] = row
+    gates = []
+    for gate in config.all_gates:
+        row = latest.get(gate.id)
+        gates.append({
+            "id": gate.id, "name": gate.name, "kind": gate.kind, "week": gate.week, "deadline_day": gate.deadline_day,
+            "veto": gate.veto, "enforcers": list(gate.enforcers), "status": row["status"] if row else "PENDING",
+            "criteria": row["criteria"] if row else [{"id": c.id, "text": c.text, "kind": c.kind.value, "ok": None,
+                                                      "reason": "not evaluated yet"} for c in gate.criteria],
+            "blocked_units": row["blocked_units"] if row else [], "reason": row["reason"] if row else "",
+            "decided_by": row["decided_by"] if row else None,
+            "evaluated_at": row["evaluated_at"].isoformat() if row and row["evaluated_at"] else None,
+        })
+    values = store.latest_kpi_values()
+    kpis = []
+    for kpi in config.kpis.kpis if config.kpis else []:
+        row = values.get(kpi.id)
+        ok = None
+        if row and row["status"] == "ok" and row["value"] is not None:
+            ok = COMPARE[kpi.comparator](row["value"], kpi.threshold)
+        kpis.append({"id": kpi.id, "name": kpi.name, "target": f"{kpi.comparator} {kpi.threshold:g} {kpi.unit}",
+                     "value": row["value"] if row else None, "status": row["status"] if row else "missing",
+                     "ok": ok, "source": row["source"] if row else kpi.source.kind})
+    status = {g["id"]: g["status"] for g in gates}
+    decisions = [{"id": d.id, "name": d.name, "day": d.day, "gates": list(d.gates), "decision": "pending",
+                  "gates_status": {g: status.get(g, "PENDING") for g in d.gates}, "go": d.go, "no_go": d.no_go}
+                 for d in (config.gates.decision_points if config.gates else [])]
+    return {"gates": gates, "kpis": kpis, "decision_points": decisions}
+
+
+def render_gates(report: dict) -> str:
+    icons = {"PASSED": "✅", "VETOED": "⛔", "FAILED": "❌", "PENDING": "⏳", "OVERRIDDEN": "🟣"}
+    lines = []
+    for g in report["gates"]:
+        lines.append(f"{icons.get(g['status'], '?')} {g['status']:<10} {g['name']} (week {g['week']}, day {g['deadline_day']}"
+                     f"{', veto' if g['veto'] else ''})")
+        for c in g["criteria"]:
+            mark = "[x]" if c["ok"] else ("[ ]" if c["ok"] is None else "[!]")
+            lines.append(f"    {mark} {c['text']}  — {c['reason']}")
+        if g["blocked_units"]:
+            lines.append(f"    blocks: {', '.join(g['blocked_units'])}")
+    lines.append("")
+    lines.append("KPIs")
+    for k in report["kpis"]:
+        value = "missing" if k["value"] is None else f"{k['value']:g}"
+        lines.append(f"    {k['name']}: {value} (target {k['target']})")
+    lines.append("")
+    lines.append("DECISION POINTS")
+    for d in report["decision_points"]:
+        lines.append(f"    {d['name']} (day {d['day']}): {d['decision']}  "
+                     + ", ".join(f"{g}={s}" for g, s in d["gates_status"].items()))
+    return "\n".join(lines)
