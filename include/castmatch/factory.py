@@ -18,6 +18,13 @@ from castmatch.config import RoadmapConfig, load_roadmap_cached
 from castmatch.llm.errors import BudgetExceeded, LLMPermanentError, LLMTransientError, MalformedAnswer
 from castmatch.operators.agent import AgentOperator
 from castmatch.operators.chain import ChainHandoffOperator
+from castmatch.operators.decision import (
+    GoNoGoOperator,
+    NoGoOperator,
+    RoadmapDecisionCheck,
+    go_task_id,
+    no_go_task_id,
+)
 from castmatch.operators.gate import GateSensor
 from castmatch.operators.roadmap import ConfigErrorOperator, RoadmapWeekSensor
 from castmatch.operators.standup import StandupOperator
@@ -110,6 +117,8 @@ def _error_dag(dag_id: str, config: RoadmapConfig, problems: list[str], tags: li
 
 
 def build_week_dag(config: RoadmapConfig, week: int) -> DAG:
+    from airflow.providers.standard.operators.empty import EmptyOperator
+
     dag_id = week_dag_id(config, week)
     phase = config.phase_of_week(week)
     tags = [config.roadmap.dag_id_prefix if config.roadmap else "roadmap", f"week-{week:02d}"]
@@ -176,6 +185,18 @@ def build_week_dag(config: RoadmapConfig, week: int) -> DAG:
             for unit_id in gate.blocks:
                 if unit_id in tasks:
                     sensor >> tasks[unit_id]
+        # Decision points of this week: after everything else in the week, whatever its outcome.
+        work = list(dag.tasks)
+        for point in config.gates.decision_points if config.gates else []:
+            if point.week != week:
+                continue
+            decide = GoNoGoOperator(task_id=f"decide_{point.id}", decision_point=point.id, roadmap_dir=roadmap_dir,
+                                    trigger_rule="all_done",
+                                    doc_md=f"**{point.name}** (day {point.day}): GO - {point.go}; NO-GO - {point.no_go}")
+            leaves = [t for t in work if not t.downstream_task_ids]
+            leaves >> decide
+            decide >> EmptyOperator(task_id=go_task_id(point.id), doc_md=point.go)
+            decide >> NoGoOperator(task_id=no_go_task_id(point.id), decision_point=point.id, roadmap_dir=roadmap_dir)
         # A chain's consumers wait for its trigger (all_of) when both are in this week.
         for chain in config.operations.chains if config.operations else []:
             for consumer in chain.action.consumers:
@@ -241,6 +262,11 @@ def build_roadmap_dag(config: RoadmapConfig) -> DAG:
                 previous >> wait
             wait >> run
             previous = run
+            if any(p.week == week for p in (config.gates.decision_points if config.gates else [])):
+                check = RoadmapDecisionCheck(task_id=f"decisions_week_{week:02d}", week=week,
+                                             roadmap_dir=str(config.directory))
+                run >> check
+                previous = check
     return dag
 
 

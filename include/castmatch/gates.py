@@ -120,9 +120,19 @@ def gates_report(config, store) -> dict:
                      "value": row["value"] if row else None, "status": row["status"] if row else "missing",
                      "ok": ok, "source": row["source"] if row else kpi.source.kind})
     status = {g["id"]: g["status"] for g in gates}
-    decisions = [{"id": d.id, "name": d.name, "day": d.day, "gates": list(d.gates), "decision": "pending",
-                  "gates_status": {g: status.get(g, "PENDING") for g in d.gates}, "go": d.go, "no_go": d.no_go}
-                 for d in (config.gates.decision_points if config.gates else [])]
+    made = {row["decision_point"]: row for row in store.decisions()}  # oldest first: newest wins
+    validations = {row["decision_point"]: row for row in store.kpi_validations()}
+    decisions = []
+    for d in config.gates.decision_points if config.gates else []:
+        row, check = made.get(d.id), validations.get(d.id)
+        decisions.append({
+            "id": d.id, "name": d.name, "day": d.day, "gates": list(d.gates),
+            "decision": row["decision"] if row else "pending", "reason": row["reason"] if row else "",
+            "decided_by": row["decided_by"] if row else None,
+            "gates_status": row["gates"] if row else {g: status.get(g, "PENDING") for g in d.gates},
+            "great_expectations": {"success": check["success"], "results": check["results"]} if check else None,
+            "go": d.go, "no_go": d.no_go,
+        })
     return {"gates": gates, "kpis": kpis, "decision_points": decisions}
 
 
@@ -147,4 +157,6 @@ def render_gates(report: dict) -> str:
     for d in report["decision_points"]:
         lines.append(f"    {d['name']} (day {d['day']}): {d['decision']}  "
                      + ", ".join(f"{g}={s}" for g, s in d["gates_status"].items()))
+        if d["reason"]:
+            lines.append(f"        {d['reason']}")
     return "\n".join(lines)

@@ -69,7 +69,9 @@ class TestDagBag:
         for week, spec in config.weeks.items():
             dag = bag.dags[f"castmatch_week_{week:02d}"]
             gates = [g for g in config.all_gates if g.week == week]
-            assert sorted(dag.task_ids) == sorted([u.id for u in spec.work_units] + [f"gate_{g.id}" for g in gates])
+            points = [p.id for p in config.gates.decision_points if p.week == week]
+            assert sorted(dag.task_ids) == sorted([u.id for u in spec.work_units] + [f"gate_{g.id}" for g in gates]
+                                                  + [f"{k}_{p}" for p in points for k in ("decide", "go", "no_go")])
             for unit in spec.work_units:
                 same_week = {d for d in unit.depends_on if config.unit_week[d] == week}
                 chained = {t for c in config.operations.chains if unit.id in c.action.consumers
@@ -78,10 +80,13 @@ class TestDagBag:
                 assert dag.get_task(unit.id).upstream_task_ids == same_week | chained | guarded, unit.id
                 assert dag.get_task(unit.id).priority_weight == unit.priority.weight
 
-    def test_roadmap_runs_the_weeks_in_order(self, bag):
+    def test_roadmap_runs_the_weeks_in_order_and_honours_decisions(self, bag):
         dag = bag.dags["castmatch_roadmap"]
+        decided = {p.week for p in load_roadmap().gates.decision_points}
+        assert decided == {1, 2, 4, 8, 12}
         for week in range(2, 13):
-            assert f"run_week_{week - 1:02d}" in dag.get_task(f"wait_week_{week:02d}").upstream_task_ids
+            before = f"decisions_week_{week - 1:02d}" if week - 1 in decided else f"run_week_{week - 1:02d}"
+            assert before in dag.get_task(f"wait_week_{week:02d}").upstream_task_ids
             assert dag.get_task(f"run_week_{week:02d}").trigger_dag_id == f"castmatch_week_{week:02d}"
 
 

@@ -346,3 +346,24 @@ class Store:
         g = t.gate_results
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(sa.select(g).order_by(g.c.evaluated_at, g.c.id)).mappings()]
+
+    # ---------------------------------------------------------------- go/no-go decisions
+
+    def save_decision(self, *, run_key: str, decision_point: str, week: int, decision: str, decided_by: str,
+                      reason: str, gates: dict, kpis_ok: bool | None) -> None:
+        with self.engine.begin() as conn:
+            _upsert(conn, t.decisions, {
+                "run_key": run_key, "decision_point": decision_point, "week": week, "decision": decision,
+                "decided_by": decided_by, "reason": reason, "gates": gates, "kpis_ok": kpis_ok,
+                "decided_at": utcnow(),
+            }, ["run_key", "decision_point"])
+            self._event(conn, f"decision_{decision.lower()}", None, None, None, None, reason,
+                        {"decision_point": decision_point, "run_key": run_key, "decided_by": decided_by})
+
+    def decisions(self, run_key: str | None = None) -> list[dict]:
+        d = t.decisions
+        query = sa.select(d).order_by(d.c.decided_at, d.c.id)
+        if run_key:
+            query = query.where(d.c.run_key == run_key)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]

@@ -214,3 +214,20 @@ gate_results = sa.Table(
     sa.Column("evaluated_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("run_key", "gate_id", name="uq_cm_gate_results_run_gate"),
 )
+
+# Go/no-go decisions, one per (run key, decision point); a human override replaces it, recorded.
+decisions = sa.Table(
+    "cm_decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_key", sa.String(250), nullable=False),
+    sa.Column("decision_point", sa.String(100), nullable=False),
+    sa.Column("week", sa.Integer, nullable=False),
+    sa.Column("decision", sa.String(10), nullable=False),  # GO | NO_GO
+    sa.Column("decided_by", sa.String(100), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("gates", sa.JSON, nullable=False),
+    sa.Column("kpis_ok", sa.Boolean),
+    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("run_key", "decision_point", name="uq_cm_decisions_run_point"),
+)
