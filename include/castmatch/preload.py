@@ -1,4 +1,4 @@
-"""Pay the LLM layer's imports once per long-lived process, not once per task.
+"""Pay the LLM layer's and Great Expectations' imports once per long-lived process, not per task.
 
 LocalExecutor and Celery workers fork one process per task from a long-lived parent. Importing
 the Anthropic SDK, the provider's hook and our store in that parent (about 2 s of CPU here) means
@@ -9,6 +9,7 @@ imports, which are safe across fork.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 
@@ -32,6 +33,8 @@ def preload_llm_stack() -> float:
 
     import castmatch.llm.claude  # noqa: F401
     import castmatch.store  # noqa: F401
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations  # noqa: F401  (about 2 s, paid here once, not per decision point)
     elapsed = time.perf_counter() - started
     log.info("castmatch: preloaded the LLM stack for forked task processes in %.2f s", elapsed)
     return elapsed

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -81,6 +82,8 @@ def _batch_definition():
         if "batch_definition" not in _gx:
             started = time.perf_counter()
             logging.getLogger("great_expectations").setLevel(logging.WARNING)
+            # No usage analytics: KPI values stay on this machine (and the network may be closed).
+            os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
             import great_expectations as gx
             from great_expectations.data_context.types.base import ProgressBarsConfig
 
