@@ -18,8 +18,8 @@ def run_week(config, cache: bool) -> dict:
     from castmatch.usage import usage_report
 
     class NoCacheBackend(ClaudeBackend):
-        def _body(self, request, model, messages):
-            body = super()._body(request, model, messages)
+        def _body(self, request, model, messages, tool=None):
+            body = super()._body(request, model, messages, tool)
             body["system"] = [{"type": "text", "text": request.system_prefix}]
             return body
 

@@ -3,9 +3,9 @@
 - ``probe``: the named services are checked now through their Airflow connections (samples are
   stored); with ``window_hours`` the uptime over the window must reach ``min_uptime_pct``;
 - ``deliverable``: the named work units have an accepted (done) deliverable;
-- ``review``: the enforcers judge the named units against their criteria. The judgement is
-  rule-based (every reviewed unit accepted, no open blockers) and constrained to PASS or VETO
-  with reasons, so no text inside a deliverable can pick the outcome;
+- ``review``: the enforcers judge the named units against their acceptance criteria, with a
+  verdict constrained to PASS or VETO (``castmatch.review``), so no text inside a deliverable
+  can pick the outcome;
 - ``kpi``: the newest sample of each KPI meets its threshold; a missing KPI fails closed.
 
 A gate is PASSED when every criterion holds. Otherwise it stays PENDING until its deadline, then
@@ -42,13 +42,13 @@ def _criterion(config, gate, criterion, store, *, run_id: str | None, done: set[
         return {"ok": not missing, "reason": f"not delivered: {', '.join(missing)}" if missing
                 else "delivered: " + ", ".join(criterion.work_units)}
     if kind == "review":
-        delivered = {d["work_unit_id"]: d for d in store.deliverables() if d["status"] == "done"}
-        problems = [f"{u}: not delivered" for u in criterion.work_units if u not in delivered]
-        problems += [f"{u}: open blockers" for u in criterion.work_units if u in delivered and delivered[u]["blockers"]]
-        verdict = "PASS" if not problems else "VETO"
+        from castmatch.review import review_units
+
+        verdict = review_units(config, store, criterion.reviewers, criterion.work_units)
         reviewers = ", ".join(criterion.reviewers)
-        return {"ok": verdict == "PASS", "verdict": verdict,
-                "reason": f"{verdict} by {reviewers}: " + ("; ".join(problems) or "every reviewed unit meets its criteria")}
+        return {"ok": verdict.verdict == "PASS", "verdict": verdict.verdict,
+                "reason": f"{verdict.verdict} by {reviewers}: "
+                + ("; ".join(verdict.reasons) or "every reviewed unit meets its acceptance criteria")}
     latest = store.latest_kpi_values()
     kpis = {k.id: k for k in config.kpis.kpis}
     reasons, ok = [], True

@@ -31,7 +31,7 @@ from castmatch.llm.base import CallContext, LLMResult
 from castmatch.llm.budget import USAGE_KINDS, BudgetGuard, cost_usd, estimate_tokens
 from castmatch.llm.errors import LLMPermanentError, LLMTransientError, MalformedAnswer
 from castmatch.llm.prompt import AgentRequest
-from castmatch.llm.schema import TOOL_NAME, Deliverable, deliverable_tool
+from castmatch.llm.schema import Deliverable, deliverable_tool
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +103,9 @@ class ClaudeBackend:
 
     # ---------------------------------------------------------------- public
 
-    def generate(self, request: AgentRequest) -> LLMResult:
-        return asyncio.run(self._one(request))
+    def generate(self, request: AgentRequest, **answer) -> LLMResult:
+        """One call. ``answer`` may name another ``schema`` and forced ``tool`` than the deliverable's."""
+        return asyncio.run(self._one(request, **answer))
 
     def generate_many(self, requests: list[AgentRequest], contexts: list[CallContext] | None = None,
                       concurrency: int = 16) -> list[LLMResult | BaseException]:
@@ -112,10 +113,10 @@ class ClaudeBackend:
         an exception in place of each call that failed."""
         return asyncio.run(self._many(requests, contexts, concurrency))
 
-    async def _one(self, request):
+    async def _one(self, request, **answer):
         client = await self._client()
         try:
-            return await self.agenerate(request, client=client)
+            return await self.agenerate(request, client=client, **answer)
         finally:
             await self._close(client)
 
@@ -133,8 +134,10 @@ class ClaudeBackend:
         finally:
             await self._close(client)
 
-    async def agenerate(self, request: AgentRequest, *, client=None, context: CallContext | None = None) -> LLMResult:
+    async def agenerate(self, request: AgentRequest, *, client=None, context: CallContext | None = None,
+                        schema=Deliverable, tool: dict | None = None) -> LLMResult:
         context = context or self.context
+        tool = tool or deliverable_tool()
         est = estimate_tokens(request.system_prefix, request.user_message) + 400  # + tool schema
         model = request.model
         if self.name != "replay":
@@ -144,11 +147,11 @@ class ClaudeBackend:
         usage = dict.fromkeys(USAGE_KINDS, 0)
         last_error = ""
         for repair in range(self.settings.repair_attempts + 1):
-            body = self._body(request, model, messages)
+            body = self._body(request, model, messages, tool)
             try:
                 message = await self._attempts(body, request, context, model, est, client)
             except LLMTransientError:
-                cached = self._cached(request, context)
+                cached = self._cached(request, context) if schema is Deliverable else None
                 if cached is not None:
                     return cached
                 raise
@@ -157,8 +160,8 @@ class ClaudeBackend:
             tool_use = next((b for b in message.content if getattr(b, "type", "") == "tool_use"), None)
             try:
                 if tool_use is None:
-                    raise ValueError(f"the answer has no {TOOL_NAME} tool call")
-                deliverable = Deliverable.model_validate(tool_use.input)
+                    raise ValueError(f"the answer has no {tool['name']} tool call")
+                deliverable = schema.model_validate(tool_use.input)
             except (ValidationError, ValueError) as exc:
                 last_error = _explain(exc)
                 self._audit_outcome(body, "malformed", last_error)
@@ -166,11 +169,11 @@ class ClaudeBackend:
                             self.settings.repair_attempts, last_error)
                 assistant = [b.model_dump(exclude_none=True) for b in message.content]
                 if tool_use is None:
-                    feedback = {"role": "user", "content": f"Call the {TOOL_NAME} tool. Problem: {last_error}"}
+                    feedback = {"role": "user", "content": f"Call the {tool['name']} tool. Problem: {last_error}"}
                 else:
                     feedback = {"role": "user", "content": [{
                         "type": "tool_result", "tool_use_id": tool_use.id, "is_error": True,
-                        "content": f"Invalid deliverable: {last_error}. Call {TOOL_NAME} again with a valid one.",
+                        "content": f"Invalid answer: {last_error}. Call {tool['name']} again with a valid one.",
                     }]}
                 messages = [*messages, {"role": "assistant", "content": assistant or "(empty)"}, feedback]
                 continue
@@ -182,14 +185,15 @@ class ClaudeBackend:
 
     # ---------------------------------------------------------------- one request, its attempts
 
-    def _body(self, request: AgentRequest, model: str, messages: list[dict]) -> dict:
+    def _body(self, request: AgentRequest, model: str, messages: list[dict], tool: dict | None = None) -> dict:
+        tool = tool or deliverable_tool()
         return {
             "model": model,
             "max_tokens": self.settings.max_tokens,
             "system": [{"type": "text", "text": request.system_prefix, "cache_control": {"type": "ephemeral"}}],
             "messages": messages,
-            "tools": [deliverable_tool()],
-            "tool_choice": {"type": "tool", "name": TOOL_NAME},
+            "tools": [tool],
+            "tool_choice": {"type": "tool", "name": tool["name"]},
         }
 
     async def _attempts(self, body, request, context, model, est, client):
