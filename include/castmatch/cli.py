@@ -20,49 +20,37 @@ def _validate(args) -> int:
     return 0
 
 
-def _status(args) -> int:
+def _store_report(args, needs: tuple[str, ...], build, render) -> int:
+    """Load the roadmap (warning about problems), build a report from the store, print it."""
     from castmatch.config import load_roadmap
-    from castmatch.status import render_matrix, status_matrix
     from castmatch.store import Store
 
     config = load_roadmap(args.roadmap)
     for issue in config.issues:
         print(f"warning: {issue}", file=sys.stderr)
-    if config.team is None or config.roadmap is None:
+    if any(getattr(config, part) is None for part in needs):
         return 1
-    matrix = status_matrix(config, Store())
-    print(json.dumps(matrix, indent=2) if args.json else render_matrix(matrix))
+    report = build(config, Store())
+    print(json.dumps(report, indent=2, default=str) if args.json else render(report))
     return 0
+
+
+def _status(args) -> int:
+    from castmatch.status import render_matrix, status_matrix
+
+    return _store_report(args, ("team", "roadmap"), status_matrix, render_matrix)
 
 
 def _chains(args) -> int:
     from castmatch.chains import chains_report, render_chains
-    from castmatch.config import load_roadmap
-    from castmatch.store import Store
 
-    config = load_roadmap(args.roadmap)
-    for issue in config.issues:
-        print(f"warning: {issue}", file=sys.stderr)
-    if config.operations is None:
-        return 1
-    report = chains_report(config, Store())
-    print(json.dumps(report, indent=2) if args.json else render_chains(report))
-    return 0
+    return _store_report(args, ("team", "operations"), chains_report, render_chains)
 
 
 def _gates(args) -> int:
-    from castmatch.config import load_roadmap
     from castmatch.gates import gates_report, render_gates
-    from castmatch.store import Store
 
-    config = load_roadmap(args.roadmap)
-    for issue in config.issues:
-        print(f"warning: {issue}", file=sys.stderr)
-    if config.gates is None:
-        return 1
-    report = gates_report(config, Store())
-    print(json.dumps(report, indent=2) if args.json else render_gates(report))
-    return 0
+    return _store_report(args, ("team", "gates", "kpis"), gates_report, render_gates)
 
 
 def _usage(args) -> int:
