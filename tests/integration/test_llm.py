@@ -154,7 +154,7 @@ class TestRateLimiter:
         times = sorted(r.time for r in anthropic_conn.requests)
         assert len(times) == 2 * calls_each
         for i, start in enumerate(times):
-            in_window = [t for t in times[i:] if t < start + window - 0.05]
+            in_window = [t for t in times[i:] if t < start + window - 0.2]  # slack for loopback jitter
             assert len(in_window) <= limit, f"{len(in_window)} requests within {window} s"
         assert times[-1] - times[0] >= window  # the limiter really made them wait
 
