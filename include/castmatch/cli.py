@@ -88,24 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("directory", nargs="?", default=None)
     p.set_defaults(func=_validate)
 
-    p = sub.add_parser("status", help="the agent status matrix and weeks done/total from the store")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--roadmap", default=None, help="roadmap folder (default: $CASTMATCH_ROADMAP_DIR or CastMatch)")
-    p.set_defaults(func=_status)
+    def report(name: str, help_text: str, func, roadmap: bool = True) -> None:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        if roadmap:
+            p.add_argument("--roadmap", default=None, help="roadmap folder (default: $CASTMATCH_ROADMAP_DIR or CastMatch)")
+        p.set_defaults(func=func)
 
-    p = sub.add_parser("chains", help="the dependency chains with their status")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--roadmap", default=None, help="roadmap folder (default: $CASTMATCH_ROADMAP_DIR or CastMatch)")
-    p.set_defaults(func=_chains)
-
-    p = sub.add_parser("gates", help="gates with criteria results, KPI values and decision points")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--roadmap", default=None, help="roadmap folder (default: $CASTMATCH_ROADMAP_DIR or CastMatch)")
-    p.set_defaults(func=_gates)
-
-    p = sub.add_parser("usage", help="LLM calls, tokens, cache hit share and cost per agent, week and backend")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=_usage)
+    report("status", "the agent status matrix and weeks done/total from the store", _status)
+    report("chains", "the dependency chains with their status", _chains)
+    report("gates", "gates with criteria results, KPI values and decision points", _gates)
+    report("usage", "LLM calls, tokens, cache hit share and cost per agent, week and backend", _usage, roadmap=False)
 
     p = sub.add_parser("db", help="the state store")
     dbsub = p.add_subparsers(dest="db_command", required=True)

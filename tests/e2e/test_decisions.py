@@ -3,15 +3,14 @@ seed's path and the roadmap driver stops on it."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from castmatch.store import Store
+from tests.helpers import castmatch_json, dags_test
 
 BIN = Path(sys.executable).parent
 DATE = "2026-05-04T03:30:00+00:00"
@@ -19,16 +18,13 @@ COBERTURA = '<?xml version="1.0" ?><coverage line-rate="{rate}" branch-rate="0" 
 
 
 def run_week(env: dict) -> str:
-    out = subprocess.run([str(BIN / "airflow"), "dags", "test", "castmatch_week_01", DATE],
-                         capture_output=True, text=True, env=env, timeout=600)
+    out = dags_test("castmatch_week_01", DATE, env)
     return out.stdout + out.stderr
 
 
 def day7(pg_url: str) -> dict:
-    out = subprocess.run([str(BIN / "castmatch"), "gates", "--json"], capture_output=True, text=True,
-                         env={**os.environ, "CASTMATCH_DATABASE_URL": pg_url})
-    assert out.returncode == 0, out.stderr
-    return next(d for d in json.loads(out.stdout)["decision_points"] if d["id"] == "day7_check")
+    report = castmatch_json("gates", database_url=pg_url)
+    return next(d for d in report["decision_points"] if d["id"] == "day7_check")
 
 
 def coverage_due_in_week_one(roadmap: Path) -> None:

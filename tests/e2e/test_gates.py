@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,22 +10,19 @@ import pytest
 
 from castmatch.config import load_roadmap
 from castmatch.store import Store
+from tests.helpers import castmatch_json, dags_test
 
 BIN = Path(sys.executable).parent
 DATE = "2026-04-06T03:30:00+00:00"
 
 
 def run_week(env: dict) -> str:
-    out = subprocess.run([str(BIN / "airflow"), "dags", "test", "castmatch_week_01", DATE],
-                         capture_output=True, text=True, env=env, timeout=600)
+    out = dags_test("castmatch_week_01", DATE, env)
     return out.stdout + out.stderr
 
 
 def gates(pg_url: str) -> dict:
-    out = subprocess.run([str(BIN / "castmatch"), "gates", "--json"], capture_output=True, text=True,
-                         env={**os.environ, "CASTMATCH_DATABASE_URL": pg_url})
-    assert out.returncode == 0, out.stderr
-    return {g["id"]: g for g in json.loads(out.stdout)["gates"]}
+    return {g["id"]: g for g in castmatch_json("gates", database_url=pg_url)["gates"]}
 
 
 @pytest.mark.e2e
