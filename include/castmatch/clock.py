@@ -61,6 +61,12 @@ class RoadmapClock:
             return origin.add(seconds=(day - 1) * self.day_seconds)
         return self.roadmap_start.add(days=day - 1)
 
+    def span(self, days: float) -> dt.timedelta:
+        """A length of roadmap time: real days, or ``days`` compressed days."""
+        if self.mode == "compressed":
+            return dt.timedelta(seconds=days * self.day_seconds)
+        return dt.timedelta(days=days)
+
     def week_start(self, week: int) -> pendulum.DateTime:
         return self.day_start((week - 1) * self.days_per_week + 1)
 

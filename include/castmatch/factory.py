@@ -19,13 +19,18 @@ from castmatch.llm.errors import BudgetExceeded, LLMPermanentError, LLMTransient
 from castmatch.operators.agent import AgentOperator
 from castmatch.operators.chain import ChainHandoffOperator
 from castmatch.operators.decision import (
+    KEEP_NO_GO,
+    OVERTURN,
     GoNoGoOperator,
     NoGoOperator,
+    NoGoReviewOperator,
     RoadmapDecisionCheck,
     go_task_id,
     no_go_task_id,
+    review_task_ids,
 )
-from castmatch.operators.gate import GateSensor
+from castmatch.operators.gate import GateOverrideOperator, GateSensor
+from castmatch.operators.probe import SampleProbesOperator
 from castmatch.operators.roadmap import ConfigErrorOperator, RoadmapWeekSensor
 from castmatch.operators.standup import StandupOperator
 
@@ -146,6 +151,7 @@ def build_week_dag(config: RoadmapConfig, week: int) -> DAG:
         params={"roadmap_run_id": Param(None, type=["null", "string"], description="Set by the roadmap driver")},
     ) as dag:
         retry_policy = agent_retry_policy(config)
+        review_window = clock.span(config.gates.human_review.response_days if config.gates else 1.0)
         tasks = {}
         for unit in spec.work_units:
             tasks[unit.id] = AgentOperator(
@@ -182,9 +188,21 @@ def build_week_dag(config: RoadmapConfig, week: int) -> DAG:
                 for unit_id in criterion.work_units:
                     if unit_id in tasks:
                         tasks[unit_id] >> sensor
+            guard = sensor
+            if gate.veto:  # the guarded work runs when the gate passed or a person overrode its veto
+                override = GateOverrideOperator(
+                    task_id=f"override_{gate.id}", gate_id=gate.id, roadmap_dir=roadmap_dir,
+                    subject=f"{gate.name} vetoed: override the veto?", response_timeout=review_window,
+                    doc_md=f"Asked only when **{gate.name}** vetoes: Approve (with a reason) lets "
+                    f"{', '.join(gate.blocks) or 'its dependent work'} run; Reject or no answer upholds the veto.",
+                )
+                guard = EmptyOperator(task_id=f"release_{gate.id}", trigger_rule="one_success",
+                                      doc_md=f"Open when {gate.name} passed or its veto was overridden.")
+                sensor >> override >> guard
+                sensor >> guard
             for unit_id in gate.blocks:
                 if unit_id in tasks:
-                    sensor >> tasks[unit_id]
+                    guard >> tasks[unit_id]
         # Decision points of this week: after everything else in the week, whatever its outcome.
         work = list(dag.tasks)
         for point in config.gates.decision_points if config.gates else []:
@@ -196,7 +214,16 @@ def build_week_dag(config: RoadmapConfig, week: int) -> DAG:
             leaves = [t for t in work if not t.downstream_task_ids]
             leaves >> decide
             decide >> EmptyOperator(task_id=go_task_id(point.id), doc_md=point.go)
-            decide >> NoGoOperator(task_id=no_go_task_id(point.id), decision_point=point.id, roadmap_dir=roadmap_dir)
+            no_go = NoGoOperator(task_id=no_go_task_id(point.id), decision_point=point.id, roadmap_dir=roadmap_dir)
+            ids = review_task_ids(point.id)
+            review = NoGoReviewOperator(
+                task_id=ids["review"], decision_point=point.id, roadmap_dir=roadmap_dir,
+                subject=f"{point.name}: NO-GO. Keep it or overturn it to GO?", response_timeout=review_window,
+                doc_md=f"Asked after a NO-GO at **{point.name}**: keep it ({point.no_go}) or overturn it to GO.",
+            )
+            decide >> no_go >> review
+            review >> EmptyOperator(task_id=ids[KEEP_NO_GO], doc_md=f"NO-GO kept: {point.no_go}")
+            review >> EmptyOperator(task_id=ids[OVERTURN], doc_md=f"NO-GO overturned by a person: {point.go}")
         # A chain's consumers wait for its trigger (all_of) when both are in this week.
         for chain in config.operations.chains if config.operations else []:
             for consumer in chain.action.consumers:
@@ -336,6 +363,33 @@ def build_standup_dag(config: RoadmapConfig) -> DAG | None:
     return dag
 
 
+def build_probe_dag(config: RoadmapConfig) -> DAG | None:
+    """Samples the gates' probes every ``update_frequency_minutes`` (the seed's 15), so "stable
+    for 24+ hours" and uptime KPIs are judged on a day of samples, not on the gate's own check."""
+    from airflow.sdk import DeltaTriggerTimetable
+
+    if config.roadmap is None or not (config.gates and config.gates.probes) or config.issues_for(None):
+        return None
+    every = config.operations.update_frequency_minutes if config.operations else 15
+    with DAG(
+        dag_id=f"{config.roadmap.dag_id_prefix}_probes",
+        description=f"{config.roadmap.name}: samples the services the gates depend on every {every} min",
+        schedule=DeltaTriggerTimetable(dt.timedelta(minutes=every)),
+        start_date=FALLBACK_START,
+        catchup=False,
+        max_active_runs=1,
+        tags=[config.roadmap.dag_id_prefix, "operations", "probes"],
+        default_args={**default_args(config), "retry_delay": dt.timedelta(seconds=30)},
+        doc_md=(f"# Probes\n\nEvery {every} min each probe of `gates.yaml` is checked once through its Airflow "
+                "connection and stored as a sample: "
+                + ", ".join(f"`{p.id}` ({p.kind})" for p in config.gates.probes)
+                + '. Gates with a window ("stable for 24+ hours") need samples covering the window; uptime KPIs '
+                "are computed from them."),
+    ) as dag:
+        SampleProbesOperator(task_id="sample_probes", roadmap_dir=str(config.directory))
+    return dag
+
+
 def build_dags(roadmap_dir: str | Path | None = None) -> dict[str, DAG]:
     """Every DAG of the roadmap, keyed by dag_id (for ``globals().update(...)`` in dags/)."""
     config = load_roadmap_cached(roadmap_dir)
@@ -351,6 +405,9 @@ def build_dags(roadmap_dir: str | Path | None = None) -> dict[str, DAG]:
     standup = build_standup_dag(config)
     if standup is not None:
         dags[standup.dag_id] = standup
+    probes = build_probe_dag(config)
+    if probes is not None:
+        dags[probes.dag_id] = probes
     for dag in build_chain_dags(config):
         dags[dag.dag_id] = dag
     return dags

@@ -21,7 +21,36 @@ from castmatch.status import unit_states
 COMPARE = {">": lambda v, t: v > t, ">=": lambda v, t: v >= t, "<": lambda v, t: v < t, "<=": lambda v, t: v <= t}
 
 
-def _criterion(config, gate, criterion, store, *, run_id: str | None, done: set[str]) -> dict:
+def _probe_window(config, criterion, store, clock, failing: list[str]) -> dict:
+    """Uptime over the window from the stored samples. On the real clock the samples must also
+    cover the window (the probe DAG samples every ``update_frequency_minutes``), so "stable for
+    24+ hours" needs 24 hours of history; the compressed clock shrinks the window with the days
+    and checks the share only."""
+    from castmatch.probes.window import NEEDED_COVERAGE_PCT, history_coverage
+    from castmatch.store.repository import _as_utc, utcnow
+
+    window = clock.span(criterion.window_hours / 24) if clock else dt.timedelta(hours=criterion.window_hours)
+    hours = window.total_seconds() / 3600
+    pct, count = store.uptime(criterion.probes, hours)
+    need = criterion.min_uptime_pct if criterion.min_uptime_pct is not None else 100.0
+    ok = pct is not None and pct >= need and not failing
+    reasons = [f"uptime {pct:.1f}% over {criterion.window_hours:g} h from {count} samples (need {need:g}%)"
+               if pct is not None else "no probe samples in the window"]
+    if clock is None or clock.mode == "real":
+        end = utcnow()
+        start = end - window
+        every = dt.timedelta(minutes=config.operations.update_frequency_minutes if config.operations else 15)
+        covered = {p: history_coverage([_as_utc(s["ts"]) for s in store.probe_samples(p, since=start)], start, end, 2 * every)
+                   for p in criterion.probes}
+        worst = min(covered, key=covered.get)
+        if covered[worst] < NEEDED_COVERAGE_PCT:
+            ok = False
+            reasons.append(f"{worst} samples cover {covered[worst] * hours / 100:.1f} h of the {criterion.window_hours:g} h "
+                           f"window (need {NEEDED_COVERAGE_PCT:g}%, one every {every.total_seconds() / 60:g} min)")
+    return {"ok": ok, "reason": "; ".join([*reasons, *failing])}
+
+
+def _criterion(config, gate, criterion, store, *, run_id: str | None, done: set[str], clock=None) -> dict:
     kind = criterion.kind.value
     if kind == "probe":
         from castmatch.probes import run_probe
@@ -30,12 +59,7 @@ def _criterion(config, gate, criterion, store, *, run_id: str | None, done: set[
         samples = [run_probe(probes[p], store=store, run_id=run_id) for p in criterion.probes]
         failing = [f"{s['probe_id']}: {s['detail']}" for s in samples if not s["ok"]]
         if criterion.window_hours:
-            pct, count = store.uptime(criterion.probes, criterion.window_hours)
-            need = criterion.min_uptime_pct if criterion.min_uptime_pct is not None else 100.0
-            ok = pct is not None and pct >= need and not failing
-            reason = (f"uptime {pct:.1f}% over {criterion.window_hours:g} h from {count} samples (need {need:g}%)"
-                      if pct is not None else "no probe samples in the window")
-            return {"ok": ok, "reason": "; ".join([reason, *failing])}
+            return _probe_window(config, criterion, store, clock, failing)
         return {"ok": not failing, "reason": "; ".join(failing) or "all probes answered: " + ", ".join(criterion.probes)}
     if kind == "deliverable":
         missing = [u for u in criterion.work_units if u not in done]
@@ -65,12 +89,13 @@ def _criterion(config, gate, criterion, store, *, run_id: str | None, done: set[
     return {"ok": ok, "reason": "; ".join(reasons)}
 
 
-def evaluate_gate(config, gate, store, *, run_id: str | None = None) -> dict:
-    """Every criterion of ``gate`` with ok and reason, and whether all hold."""
+def evaluate_gate(config, gate, store, *, run_id: str | None = None, clock=None) -> dict:
+    """Every criterion of ``gate`` with ok and reason, and whether all hold (``clock``: the
+    roadmap clock the windows are measured on; real when None)."""
     done, _ = unit_states(store)
     criteria = []
     for criterion in gate.criteria:
-        result = _criterion(config, gate, criterion, store, run_id=run_id, done=done)
+        result = _criterion(config, gate, criterion, store, run_id=run_id, done=done, clock=clock)
         criteria.append({"id": criterion.id, "text": criterion.text, "kind": criterion.kind.value, **result})
     return {"gate": gate.id, "all_ok": all(c["ok"] for c in criteria), "criteria": criteria}
 
@@ -129,6 +154,7 @@ def gates_report(config, store) -> dict:
             "id": d.id, "name": d.name, "day": d.day, "gates": list(d.gates),
             "decision": row["decision"] if row else "pending", "reason": row["reason"] if row else "",
             "decided_by": row["decided_by"] if row else None,
+            "decided_at": row["decided_at"].isoformat() if row and row["decided_at"] else None,
             "gates_status": row["gates"] if row else {g: status.get(g, "PENDING") for g in d.gates},
             "great_expectations": {"success": check["success"], "results": check["results"]} if check else None,
             "go": d.go, "no_go": d.no_go,
@@ -147,6 +173,8 @@ def render_gates(report: dict) -> str:
             lines.append(f"    {mark} {c['text']}  — {c['reason']}")
         if g["blocked_units"]:
             lines.append(f"    blocks: {', '.join(g['blocked_units'])}")
+        if g["status"] == "OVERRIDDEN":
+            lines.append(f"    {g['reason']} ({g['evaluated_at']})")
     lines.append("")
     lines.append("KPIs")
     for k in report["kpis"]:
@@ -155,7 +183,8 @@ def render_gates(report: dict) -> str:
     lines.append("")
     lines.append("DECISION POINTS")
     for d in report["decision_points"]:
-        lines.append(f"    {d['name']} (day {d['day']}): {d['decision']}  "
+        by = f" by {d['decided_by']}" if d["decided_by"] not in (None, "castmatch") else ""
+        lines.append(f"    {d['name']} (day {d['day']}): {d['decision']}{by}  "
                      + ", ".join(f"{g}={s}" for g, s in d["gates_status"].items()))
         if d["reason"]:
             lines.append(f"        {d['reason']}")

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from airflow.providers.standard.operators.hitl import HITLOperator
 
 from castmatch.config import load_roadmap
 
@@ -33,7 +34,7 @@ class TestDagBag:
         chains = [f"castmatch_chain_{c.id}" for c in load_roadmap().operations.chains]
         assert len(chains) == 6
         assert sorted(bag.dags) == sorted([f"castmatch_week_{w:02d}" for w in range(1, 13)]
-                                          + ["castmatch_roadmap", "castmatch_daily_standup", *chains])
+                                          + ["castmatch_roadmap", "castmatch_daily_standup", "castmatch_probes", *chains])
 
     def test_chain_trigger_units_publish_the_assets_their_chain_waits_for(self, bag):
         config = load_roadmap()
@@ -46,6 +47,11 @@ class TestDagBag:
                 assert f"castmatch://castmatch/chains/{chain.id}/{unit_id}" in uris
             assert dag.timetable.asset_condition is not None
 
+    def test_probes_are_sampled_every_update_period(self, bag):
+        dag = bag.dags["castmatch_probes"]
+        assert dag.timetable.delta.total_seconds() == 15 * 60  # operations.yaml update_frequency_minutes
+        assert dag.task_ids == ["sample_probes"]
+
     def test_standup_runs_at_nine_in_kolkata(self, bag):
         timetable = bag.dags["castmatch_daily_standup"].timetable
         assert (timetable.expression, str(timetable.timezone)) == ("0 9 * * *", "Asia/Kolkata")
@@ -56,6 +62,10 @@ class TestDagBag:
             assert "config-error" not in dag.tags, dag_id
             assert dag.doc_md, dag_id
             for task in dag.tasks:
+                if isinstance(task, HITLOperator):  # a person's answer is not retried; it has a deadline
+                    assert task.retries == 0 and task.response_timeout, f"{dag_id}.{task.task_id}"
+                    assert task.defaults in (["Reject"], ["Keep NO-GO"]), f"{dag_id}.{task.task_id}"  # the veto / NO-GO stands
+                    continue
                 assert task.retries >= 2, f"{dag_id}.{task.task_id} retries={task.retries}"
 
     def test_week_dags_are_tagged_with_their_phase(self, bag):
@@ -70,13 +80,27 @@ class TestDagBag:
             dag = bag.dags[f"castmatch_week_{week:02d}"]
             gates = [g for g in config.all_gates if g.week == week]
             points = [p.id for p in config.gates.decision_points if p.week == week]
-            assert sorted(dag.task_ids) == sorted([u.id for u in spec.work_units] + [f"gate_{g.id}" for g in gates]
-                                                  + [f"{k}_{p}" for p in points for k in ("decide", "go", "no_go")])
+            vetoing = [g for g in gates if g.veto]
+            assert sorted(dag.task_ids) == sorted(
+                [u.id for u in spec.work_units] + [f"gate_{g.id}" for g in gates]
+                + [f"{k}_{g.id}" for g in vetoing for k in ("override", "release")]
+                + [f"{k}_{p}" for p in points
+                   for k in ("decide", "go", "no_go", "review_no_go", "no_go_kept", "no_go_overturned")])
+            for g in vetoing:  # the guarded work waits for the gate to pass or a person to override its veto
+                assert dag.get_task(f"override_{g.id}").upstream_task_ids == {f"gate_{g.id}"}
+                assert dag.get_task(f"override_{g.id}").trigger_rule == "all_failed"
+                assert dag.get_task(f"release_{g.id}").upstream_task_ids == {f"gate_{g.id}", f"override_{g.id}"}
+                assert dag.get_task(f"release_{g.id}").trigger_rule == "one_success"
+            for p in points:
+                review = dag.get_task(f"review_no_go_{p}")
+                assert review.upstream_task_ids == {f"no_go_{p}"}
+                assert set(review.options_mapping.values()) == review.downstream_task_ids == {
+                    f"no_go_kept_{p}", f"no_go_overturned_{p}"}
             for unit in spec.work_units:
                 same_week = {d for d in unit.depends_on if config.unit_week[d] == week}
                 chained = {t for c in config.operations.chains if unit.id in c.action.consumers
                            for t in c.trigger.all_of if config.unit_week[t] == week}
-                guarded = {f"gate_{g.id}" for g in gates if unit.id in g.blocks}
+                guarded = {f"release_{g.id}" if g.veto else f"gate_{g.id}" for g in gates if unit.id in g.blocks}
                 assert dag.get_task(unit.id).upstream_task_ids == same_week | chained | guarded, unit.id
                 assert dag.get_task(unit.id).priority_weight == unit.priority.weight
 
@@ -98,7 +122,7 @@ class TestBrokenWeekFile:
         week.write_text(week.read_text().replace("priority: HIGH", "priority: SOMEDAY", 1))
         bag = dagbag(monkeypatch, roadmap)
         assert bag.import_errors == {}
-        assert len(bag.dags) == 20
+        assert len(bag.dags) == 21
         broken = bag.dags["castmatch_week_05"]
         assert "config-error" in broken.tags and broken.task_ids == ["config_error"]
         assert "weeks/week_05.yaml:" in broken.doc_md and "SOMEDAY" in broken.doc_md
@@ -128,4 +152,5 @@ class TestGateTasks:
         assert gate.mode == "reschedule"
         assert {"verify_postgresql_stability", "fix_redis_connection", "restart_configure_containers"} <= gate.upstream_task_ids
         infra = next(g for g in config.all_gates if g.id == "infrastructure_gate")
-        assert set(infra.blocks) <= gate.downstream_task_ids
+        assert gate.downstream_task_ids == {"override_infrastructure_gate", "release_infrastructure_gate"}
+        assert set(infra.blocks) <= dag.get_task("release_infrastructure_gate").downstream_task_ids

@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 from castmatch.store import Store
-from tests.helpers import castmatch_json, dags_test
+from tests.helpers import castmatch_json, dags_test, sample_history
 
 BIN = Path(sys.executable).parent
 DATE = "2026-05-04T03:30:00+00:00"
 COBERTURA = '<?xml version="1.0" ?><coverage line-rate="{rate}" branch-rate="0" version="7"><packages/></coverage>'
 
 
-def run_week(env: dict) -> str:
-    out = dags_test("castmatch_week_01", DATE, env)
+def run_week(env: dict, answers: dict | None = None) -> str:
+    out = dags_test("castmatch_week_01", DATE, env, answers=answers)
     return out.stdout + out.stderr
 
 
@@ -38,6 +38,7 @@ def coverage_due_in_week_one(roadmap: Path) -> None:
 @pytest.mark.e2e
 class TestDaySevenDecision:
     def test_healthy_week_one_is_go(self, pg_url, airflow_db):
+        sample_history(Store(pg_url), ["redis", "postgres"], hours=24.5)  # the probe DAG's last day
         log = run_week(dict(os.environ))
         assert "state=success" in log, log[-3000:]
         decision = day7(pg_url)
@@ -51,20 +52,31 @@ class TestDaySevenDecision:
         reports.mkdir()
         (reports / "coverage.xml").write_text(COBERTURA.format(rate="0.62"))
         env = {**os.environ, "CASTMATCH_ROADMAP_DIR": str(roadmap_copy), "CASTMATCH_REPORTS_DIR": str(tmp_path)}
-        run_week(env)
+        overturn = {"review_no_go_day7_check": ("Overturn to GO", "coverage plan agreed for week 2", "asha")}
+        log = run_week(env, overturn)
+        automatic = next(e for e in Store(pg_url).events("decision_no_go"))
+        assert "reassess" in automatic["message"].lower() and "test_coverage (62" in automatic["message"]
+        extended = Store(pg_url).events("timeline_extended")
+        assert len(extended) == 1 and extended[0]["data"]["weeks"] >= 1
+        # Great Expectations failed the check, and that result stays stored
         decision = day7(pg_url)
-        assert decision["decision"] == "NO_GO"
-        assert "reassess" in decision["reason"].lower() and "test_coverage (62" in decision["reason"]
         results = {r["kpi_id"]: r for r in decision["great_expectations"]["results"]}
         assert decision["great_expectations"]["success"] is False
         assert results["test_coverage"]["observed"] == pytest.approx(62.0) and results["test_coverage"]["success"] is False
-        extended = Store(pg_url).events("timeline_extended")
-        assert len(extended) == 1 and extended[0]["data"]["weeks"] >= 1
+        # a person overturned the NO-GO: the decision is GO, by them, with why and what it was
+        assert decision["decision"] == "GO" and decision["decided_by"] == "asha" and decision["decided_at"]
+        assert "coverage plan agreed for week 2" in decision["reason"] and "test_coverage (62" in decision["reason"]
+        overturned = Store(pg_url).events("decision_overturned")
+        assert [(e["data"]["by"], e["data"]["reason"]) for e in overturned] == [("asha", "coverage plan agreed for week 2")]
+        assert "no_go_overturned_day7_check" in log
 
     def test_missing_coverage_report_is_missing_and_fails_closed(self, pg_url, airflow_db, roadmap_copy, tmp_path):
         coverage_due_in_week_one(roadmap_copy)
         env = {**os.environ, "CASTMATCH_ROADMAP_DIR": str(roadmap_copy), "CASTMATCH_REPORTS_DIR": str(tmp_path)}
-        run_week(env)
+        run_week(env, {"review_no_go_day7_check": ("Keep NO-GO", "", "asha")})
         latest = Store(pg_url).latest_kpi_values()["test_coverage"]
         assert latest["status"] == "missing" and latest["value"] is None
-        assert day7(pg_url)["decision"] == "NO_GO"
+        decision = day7(pg_url)
+        assert decision["decision"] == "NO_GO" and decision["decided_by"] == "castmatch"
+        kept = Store(pg_url).events("no_go_upheld")
+        assert [(e["data"]["by"], e["data"]["reason"]) for e in kept] == [("asha", "(no reason given)")]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,15 +11,16 @@ import pytest
 
 from castmatch.config import load_roadmap
 from castmatch.store import Store
+from tests.helpers import dags_test as run_dag_test
+from tests.helpers import sample_history
 
 BIN = Path(sys.executable).parent
 LOGICAL_DATE = "2026-01-05T03:30:00+00:00"
 
 
 def dags_test(dag_id: str, logical_date: str) -> subprocess.CompletedProcess:
-    out = subprocess.run([str(BIN / "airflow"), "dags", "test", dag_id, logical_date],
-                         capture_output=True, text=True, env=os.environ.copy(), timeout=600)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    out = run_dag_test(dag_id, logical_date)
+    assert out.returncode == 0, out.stdout[-3000:]
     return out
 
 
@@ -30,6 +30,7 @@ class TestWeekOne:
         config = load_roadmap()
         week = config.weeks[1]
         store = Store(pg_url)
+        sample_history(store, ["redis", "postgres"], hours=24.5)  # the probe DAG's last day: Day 7 is GO
 
         dags_test("castmatch_week_01", LOGICAL_DATE)
         rows = store.deliverables(dag_id="castmatch_week_01")
@@ -65,9 +66,9 @@ class TestBlockedWork:
     def test_blocked_units_fail_without_retry_and_nothing_downstream_runs(self, pg_url, airflow_db):
         """Week 2 alone: units that need week 1's deliverables report blocked."""
         config = load_roadmap()
-        out = subprocess.run([str(BIN / "airflow"), "dags", "test", "castmatch_week_02", LOGICAL_DATE],
-                             capture_output=True, text=True, env=os.environ.copy(), timeout=600)
-        assert "state=failed" in out.stdout + out.stderr
+        out = run_dag_test("castmatch_week_02", LOGICAL_DATE,
+                           answers={"review_no_go_day14_check": ("Keep NO-GO", "week 1 first", "lead")})
+        assert "state=failed" in out.stdout
         store = Store(pg_url)
         runs = {r["work_unit_id"]: r for r in store.unit_runs()}
         blocked = {u for u, r in runs.items() if r["state"] == "blocked"}

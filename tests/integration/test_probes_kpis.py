@@ -19,6 +19,7 @@ from castmatch.kpis import collect_kpi, collect_kpis, sample_values, validate_kp
 from castmatch.probes import run_probe
 from castmatch.store import Store
 from castmatch.store.db import get_engine, upgrade
+from tests.helpers import sample_history
 
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 DEAD_REDIS = json.dumps({"conn_type": "redis", "host": "127.0.0.1", "port": 1})
@@ -286,3 +287,67 @@ class TestMigration0004:
             cfg.attributes["connection"] = conn
             command.downgrade(cfg, "0003")
         assert "cm_kpi_samples" not in sa.inspect(engine).get_table_names()
+
+
+class TestStableForADay:
+    """"All containers stable for 24+ hours": the share of ok samples over the window, and samples
+    that cover the window. A fresh check is not a day of stability."""
+
+    def criterion(self, config, monkeypatch):
+        monkeypatch.setenv("AIRFLOW_CONN_CASTMATCH_REDIS", REDIS)
+        gate = next(g for g in config.all_gates if g.id == "infrastructure_success")
+        return gate, next(c for c in gate.criteria if c.id == "containers_stable_24h")
+
+    def evaluate(self, config, gate, store, clock=None) -> dict:
+        from castmatch.gates import evaluate_gate
+
+        return next(c for c in evaluate_gate(config, gate, store, clock=clock)["criteria"]
+                    if c["id"] == "containers_stable_24h")
+
+    def test_only_fresh_samples_are_not_a_day_of_history(self, config, store, pg_url, monkeypatch):
+        gate, _ = self.criterion(config, monkeypatch)
+        monkeypatch.setenv("AIRFLOW_CONN_CASTMATCH_POSTGRES", pg_conn(pg_url))
+        sample_history(store, ["redis", "postgres"], hours=2)
+        result = self.evaluate(config, gate, store)
+        assert result["ok"] is False
+        assert "uptime 100.0% over 24 h" in result["reason"]  # the share alone would pass
+        assert "samples cover 1.8 h of the 24 h window" in result["reason"]  # from the oldest, 105 min ago
+
+    def test_a_day_of_healthy_samples_passes_and_a_three_hour_hole_does_not(self, config, store, pg_url, monkeypatch):
+        gate, _ = self.criterion(config, monkeypatch)
+        monkeypatch.setenv("AIRFLOW_CONN_CASTMATCH_POSTGRES", pg_conn(pg_url))
+        sample_history(store, ["redis", "postgres"], hours=24.5)
+        assert self.evaluate(config, gate, store)["ok"] is True
+
+        with_hole = Store(pg_url)
+        with_hole.engine.dispose()
+        with with_hole.engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM cm_probe_samples"))
+        sample_history(with_hole, ["redis", "postgres"], hours=24.5, skip=(6, 9))
+        result = self.evaluate(config, gate, with_hole)
+        assert result["ok"] is False and "cover 21.0 h of the 24 h window" in result["reason"]
+
+    def test_the_compressed_clock_shrinks_the_window_and_checks_the_share(self, config, store, pg_url, monkeypatch):
+        from castmatch.clock import RoadmapClock
+
+        gate, _ = self.criterion(config, monkeypatch)
+        monkeypatch.setenv("AIRFLOW_CONN_CASTMATCH_POSTGRES", pg_conn(pg_url))
+        clock = RoadmapClock.from_roadmap(config.roadmap, mode="compressed")
+        result = self.evaluate(config, gate, store, clock)  # its own probe sample is the whole window
+        assert result["ok"] is True and "cover" not in result["reason"]
+
+
+class TestHistoryCoverage:
+    def test_each_sample_vouches_for_the_gap_after_it(self):
+        from castmatch.probes.window import history_coverage
+
+        end = NOW
+        start = end - dt.timedelta(hours=24)
+        gap = dt.timedelta(minutes=30)
+        every_15 = [end - dt.timedelta(minutes=15 * i) for i in range(97)]
+        assert history_coverage(every_15, start, end, gap) == pytest.approx(100.0)
+        assert history_coverage([], start, end, gap) == 0.0
+        assert history_coverage([end - dt.timedelta(hours=1)], start, end, gap) == pytest.approx(100 * 0.5 / 24)
+        hourly = [end - dt.timedelta(hours=i) for i in range(25)]  # every hour: half of each hour vouched for
+        assert history_coverage(hourly, start, end, gap) == pytest.approx(50.0, abs=0.1)
+        assert history_coverage([start - dt.timedelta(minutes=10)], start, end, gap) == pytest.approx(100 * 20 / 1440)

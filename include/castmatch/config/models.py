@@ -217,7 +217,15 @@ class Probe(Strict):
     url: str = ""
 
 
+class HumanReview(Strict):
+    """How long a person has to answer a veto override or a NO-GO review (Airflow's Required
+    Actions). Unanswered, the veto or the NO-GO stands."""
+
+    response_days: float = Field(default=1.0, gt=0, description="In roadmap days (compressed on the compressed clock)")
+
+
 class GatesFile(Strict):
+    human_review: HumanReview = Field(default_factory=HumanReview)
     probes: list[Probe] = Field(default_factory=list)
     quality_gates: list[Gate] = Field(default_factory=list)
     success_gates: list[Gate] = Field(default_factory=list)

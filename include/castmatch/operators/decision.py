@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.providers.standard.operators.branch import BaseBranchOperator
+from airflow.providers.standard.operators.hitl import HITLBranchOperator
 from airflow.sdk import BaseOperator
+
+KEEP_NO_GO = "Keep NO-GO"
+OVERTURN = "Overturn to GO"
 
 
 def go_task_id(point_id: str) -> str:
@@ -14,6 +18,12 @@ def go_task_id(point_id: str) -> str:
 
 def no_go_task_id(point_id: str) -> str:
     return f"no_go_{point_id}"
+
+
+def review_task_ids(point_id: str) -> dict[str, str]:
+    """The NO-GO review task and the branch each answer takes."""
+    return {"review": f"review_no_go_{point_id}", KEEP_NO_GO: f"no_go_kept_{point_id}",
+            OVERTURN: f"no_go_overturned_{point_id}"}
 
 
 class GoNoGoOperator(BaseBranchOperator):
@@ -60,6 +70,60 @@ class NoGoOperator(BaseOperator):
                              data={"decision_point": point.id, "weeks": point.no_go_extend_weeks})
         self.log.warning(message)
         return {"decision_point": point.id, "extend_weeks": point.no_go_extend_weeks}
+
+
+class NoGoReviewOperator(HITLBranchOperator):
+    """After a NO-GO: asks a person, on Airflow's Required Actions page, whether to keep it or
+    overturn it to GO. The answer picks one of two fixed branches; an overturn is stored as the
+    decision (GO, decided by that person, with the reason), which ``castmatch_roadmap`` honours.
+    No answer within the response window keeps the NO-GO."""
+
+    ui_color = "#f3e8fd"
+
+    def __init__(self, *, decision_point: str, roadmap_dir: str | None = None, **kwargs: Any) -> None:
+        from airflow.sdk import Param
+
+        from castmatch.notify import human_review_announcement
+
+        ids = review_task_ids(decision_point)
+        kwargs.setdefault("options", [KEEP_NO_GO, OVERTURN])
+        kwargs.setdefault("options_mapping", {KEEP_NO_GO: ids[KEEP_NO_GO], OVERTURN: ids[OVERTURN]})
+        kwargs.setdefault("defaults", KEEP_NO_GO)
+        kwargs.setdefault("retries", 0)  # a person's answer is not retried
+        kwargs.setdefault("params", {"reason": Param("", type="string", title="Reason",
+                                                     description="Why the NO-GO is overturned (or kept)")})
+        kwargs.setdefault("notifiers", [human_review_announcement()])
+        super().__init__(**kwargs)
+        self.decision_point = decision_point
+        self.roadmap_dir = roadmap_dir
+
+    def _point(self):
+        from castmatch.config import load_roadmap_cached
+
+        config = load_roadmap_cached(self.roadmap_dir)
+        return next(d for d in config.gates.decision_points if d.id == self.decision_point)
+
+    def execute(self, context):
+        from castmatch.operators.agent import run_key_of
+        from castmatch.overrides import newest_decision, no_go_review_body
+        from castmatch.store import Store
+
+        point = self._point()
+        self.body = no_go_review_body(point, newest_decision(Store(), run_key=run_key_of(context), point_id=point.id))
+        return super().execute(context)
+
+    def execute_complete(self, context, event: dict[str, Any]):
+        from castmatch.operators.agent import run_key_of
+        from castmatch.overrides import record_no_go_answer
+        from castmatch.store import Store
+
+        if "error" not in event:
+            self.validate_chosen_options(event["chosen_options"])
+            ti = context["ti"]
+            message = record_no_go_answer(Store(), self._point(), event, overturned=event["chosen_options"] == [OVERTURN],
+                                          run_key=run_key_of(context), dag_id=ti.dag_id, run_id=ti.run_id)
+            self.log.warning(message)
+        return super().execute_complete(context, event)
 
 
 class RoadmapDecisionCheck(BaseOperator):

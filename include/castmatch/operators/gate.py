@@ -1,10 +1,12 @@
-"""``GateSensor``: re-evaluates a gate until every criterion holds or its deadline passes."""
+"""``GateSensor`` re-evaluates a gate until every criterion holds or its deadline passes;
+``GateOverrideOperator`` lets a person override its veto."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import BaseSensorOperator
 
 
@@ -14,7 +16,7 @@ class GateSensor(BaseSensorOperator):
     PASSED: succeeds. Deadline passed with a veto: fails without retry, so the work units it
     guards do not run, and the store records which gate blocked them and why. Without veto:
     records FAILED and succeeds (the decision points weigh it). A person reruns the gate by
-    clearing this task in the Airflow UI.
+    clearing this task in the Airflow UI, or overrides the veto in its ``override_`` task.
     """
 
     template_fields: Sequence[str] = ("clock_mode",)
@@ -41,8 +43,8 @@ class GateSensor(BaseSensorOperator):
         gate = next(g for g in config.all_gates if g.id == self.gate_id)
         store = Store()
         ti = context["ti"]
-        evaluation = evaluate_gate(config, gate, store, run_id=ti.run_id)
         clock = RoadmapClock.from_roadmap(config.roadmap, mode=self.clock_mode or None)
+        evaluation = evaluate_gate(config, gate, store, run_id=ti.run_id, clock=clock)
         deadline = deadline_at(clock, gate, week_started=context["dag_run"].start_date)
         status = decide(gate, evaluation, deadline_passed=pendulum.now("UTC") >= deadline)
         for c in evaluation["criteria"]:
@@ -62,3 +64,61 @@ class GateSensor(BaseSensorOperator):
                                data={"gate": gate.id, "blocks": blocked})
             raise AirflowFailException(f"{gate.name} VETOED by {', '.join(gate.enforcers)}: {'; '.join(failed)}")
         return status in ("PASSED", "FAILED")
+
+
+class GateOverrideOperator(ApprovalOperator):
+    """Runs only when its gate failed (a veto): asks a person, on Airflow's Required Actions page,
+    whether to override the veto. Approve records the gate OVERRIDDEN with who, when and why and
+    lets the guarded work run; Reject, or no answer within the response window, upholds the veto
+    and skips that work."""
+
+    ui_color = "#f3e8fd"
+
+    def __init__(self, *, gate_id: str, roadmap_dir: str | None = None, **kwargs: Any) -> None:
+        from airflow.sdk import Param
+
+        from castmatch.notify import human_review_announcement
+
+        kwargs.setdefault("trigger_rule", "all_failed")
+        kwargs.setdefault("defaults", ApprovalOperator.REJECT)
+        kwargs.setdefault("retries", 0)  # a person's answer is not retried
+        kwargs.setdefault("params", {"reason": Param("", type="string", title="Reason",
+                                                     description="Why the veto is overridden (or upheld)")})
+        kwargs.setdefault("notifiers", [human_review_announcement()])
+        super().__init__(**kwargs)
+        self.gate_id = gate_id
+        self.roadmap_dir = roadmap_dir
+
+    def _gate(self):
+        from castmatch.config import load_roadmap_cached
+
+        config = load_roadmap_cached(self.roadmap_dir)
+        return next(g for g in config.all_gates if g.id == self.gate_id)
+
+    def execute(self, context):
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from castmatch.operators.agent import run_key_of
+        from castmatch.overrides import gate_override_body, newest_gate_result
+        from castmatch.store import Store
+
+        gate = self._gate()
+        row = newest_gate_result(Store(), run_key=run_key_of(context), gate_id=gate.id)
+        if row is None or row["status"] != "VETOED":  # e.g. its evidence failed, so it never judged
+            raise AirflowSkipException(f"{gate.name} did not veto in this run (status "
+                                       f"{row['status'] if row else 'not evaluated'}): nothing to override")
+        self.body = gate_override_body(gate, row)
+        return super().execute(context)
+
+    def execute_complete(self, context, event: dict[str, Any]):
+        from castmatch.operators.agent import run_key_of
+        from castmatch.overrides import record_gate_answer
+        from castmatch.store import Store
+
+        if "error" not in event:  # recorded first: on Reject the provider ends the task by skipping the release
+            self.validate_chosen_options(event["chosen_options"])
+            ti = context["ti"]
+            message = record_gate_answer(Store(), self._gate(), event, approved=event["chosen_options"] == [self.APPROVE],
+                                         run_key=run_key_of(context), dag_id=ti.dag_id, run_id=ti.run_id)
+            self.log.warning(message)
+        return super().execute_complete(context, event)

@@ -342,10 +342,13 @@ class Store:
                 "evaluated_at": utcnow(),
             }, ["run_key", "gate_id"])
 
-    def gate_results(self) -> list[dict]:
+    def gate_results(self, run_key: str | None = None) -> list[dict]:
         g = t.gate_results
+        query = sa.select(g).order_by(g.c.evaluated_at, g.c.id)
+        if run_key:
+            query = query.where(g.c.run_key == run_key)
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(sa.select(g).order_by(g.c.evaluated_at, g.c.id)).mappings()]
+            return [dict(r) for r in conn.execute(query).mappings()]
 
     # ---------------------------------------------------------------- go/no-go decisions
 

@@ -1,0 +1,30 @@
+"""``SampleProbesOperator``: samples every configured probe, so uptime windows have history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+
+class SampleProbesOperator(BaseOperator):
+    """Checks each probe of the roadmap's gates once and stores the samples. A failing service
+    is a sample, not a task failure: the gates and KPIs judge the samples."""
+
+    ui_color = "#e8f4fd"
+
+    def __init__(self, *, roadmap_dir: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.roadmap_dir = roadmap_dir
+
+    def execute(self, context) -> dict:
+        from castmatch.config import load_roadmap_cached
+        from castmatch.probes import run_probes
+        from castmatch.store import Store
+
+        config = load_roadmap_cached(self.roadmap_dir)
+        samples = run_probes(config.gates.probes if config.gates else [], store=Store(), run_id=context["ti"].run_id)
+        failed = [s["probe_id"] for s in samples if not s["ok"]]
+        self.log.info("%d probes sampled: %d ok, %d failed%s", len(samples), len(samples) - len(failed), len(failed),
+                      f" ({', '.join(failed)})" if failed else "")
+        return {s["probe_id"]: s["ok"] for s in samples}
