@@ -15,6 +15,7 @@ from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy, RetryActi
 
 from castmatch.clock import RoadmapClock
 from castmatch.config import RoadmapConfig, load_roadmap_cached
+from castmatch.config.models import HumanReview
 from castmatch.llm.errors import BudgetExceeded, LLMPermanentError, LLMTransientError, MalformedAnswer
 from castmatch.operators.agent import AgentOperator
 from castmatch.operators.chain import ChainHandoffOperator
@@ -151,7 +152,7 @@ def build_week_dag(config: RoadmapConfig, week: int) -> DAG:
         params={"roadmap_run_id": Param(None, type=["null", "string"], description="Set by the roadmap driver")},
     ) as dag:
         retry_policy = agent_retry_policy(config)
-        review_window = clock.span(config.gates.human_review.response_days if config.gates else 1.0)
+        review_window = (config.gates.human_review if config.gates else HumanReview()).window(clock)
         tasks = {}
         for unit in spec.work_units:
             tasks[unit.id] = AgentOperator(

@@ -63,7 +63,8 @@ def record_gate_answer(store, gate, event: dict[str, Any], *, approved: bool, ru
                                reason=f"veto overridden by {who}: {why} (veto: {row['reason']})")
         store.record_event("gate_overridden", message, dag_id=dag_id, run_id=run_id, data=data)
     else:
-        message = f"{gate.name}: veto upheld by {who}" + (f" at {when}: {why}" if when else "")
+        message = (f"{gate.name}: veto upheld: nobody answered within the response window" if event.get("timedout")
+                   else f"{gate.name}: veto upheld by {who} at {when}: {why}")
         store.record_event("gate_veto_upheld", message, dag_id=dag_id, run_id=run_id, data=data)
     return message
 
@@ -92,6 +93,7 @@ def record_no_go_answer(store, point, event: dict[str, Any], *, overturned: bool
                             gates=row["gates"] if row else {}, kpis_ok=row["kpis_ok"] if row else None)
         store.record_event("decision_overturned", message, dag_id=dag_id, run_id=run_id, data=data)
     else:
-        message = f"{point.name}: NO-GO kept by {who}" + (f" at {when}: {why}" if when else "")
+        message = (f"{point.name}: NO-GO kept: nobody answered within the response window" if event.get("timedout")
+                   else f"{point.name}: NO-GO kept by {who} at {when}: {why}")
         store.record_event("no_go_upheld", message, dag_id=dag_id, run_id=run_id, data=data)
     return message

@@ -6,6 +6,7 @@ files (unknown ids, cycles, a day outside its week) live in ``castmatch.config.c
 
 from __future__ import annotations
 
+import datetime as dt
 from enum import StrEnum
 from typing import Literal
 
@@ -222,6 +223,10 @@ class HumanReview(Strict):
     Actions). Unanswered, the veto or the NO-GO stands."""
 
     response_days: float = Field(default=1.0, gt=0, description="In roadmap days (compressed on the compressed clock)")
+    minimum_minutes: float = Field(default=5.0, ge=0, description="Never less, so a person can answer on the compressed clock")
+
+    def window(self, clock) -> dt.timedelta:
+        return max(clock.span(self.response_days), dt.timedelta(minutes=self.minimum_minutes))
 
 
 class GatesFile(Strict):

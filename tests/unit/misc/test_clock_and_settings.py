@@ -34,6 +34,19 @@ class TestRoadmapClock:
         assert RoadmapClock.from_roadmap(load_roadmap().roadmap).mode == "compressed"
 
 
+class TestHumanReviewWindow:
+    def test_roadmap_days_on_either_clock_never_under_the_minimum(self):
+        from castmatch.config.models import HumanReview
+
+        roadmap = load_roadmap().roadmap
+        real = RoadmapClock.from_roadmap(roadmap, mode="real")
+        compressed = RoadmapClock.from_roadmap(roadmap, mode="compressed")  # 1 s a day in the shipped config
+        review = HumanReview(response_days=2, minimum_minutes=5)
+        assert review.window(real) == dt.timedelta(days=2)
+        assert review.window(compressed) == dt.timedelta(minutes=5)  # a person can still answer
+        assert HumanReview(response_days=0.5, minimum_minutes=0).window(compressed) == dt.timedelta(seconds=0.5)
+
+
 class TestAirflowSettings:
     def test_connections_pools_and_variables_become_import_files(self, tmp_path):
         settings = yaml.safe_load((ROOT / "airflow_settings.yaml").read_text())
