@@ -2,8 +2,8 @@
 
 The notifier is built at parse time, so it imports nothing heavy until it sends (the provider's
 own ``SlackWebhookNotifier`` pulls in ``slack_sdk`` at import, about 0.3 s per DAG parse). Without
-a ``castmatch_slack`` connection it logs that nothing was sent instead of failing the task: the
-request still shows on Airflow's Required Actions page.
+a ``castmatch_slack`` connection holding a webhook URL it logs that nothing was sent instead of
+failing the task: the request still shows on Airflow's Required Actions page.
 """
 
 from __future__ import annotations
@@ -27,9 +27,12 @@ class SlackAnnouncement(BaseNotifier):
         from castmatch.probes.checks import ProbeFailed, get_connection
 
         try:
-            get_connection(self.slack_webhook_conn_id)
+            conn = get_connection(self.slack_webhook_conn_id)
         except ProbeFailed as exc:
             self.log.warning("not announced on Slack: %s", exc)
+            return
+        if not (conn.password or "").strip():
+            self.log.warning("not announced on Slack: connection %r has no webhook URL", self.slack_webhook_conn_id)
             return
         from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
 

@@ -84,3 +84,21 @@ class TestNoGoReview:
         (decision,) = store.decisions(RUN["run_key"])
         assert decision["decision"] == "NO_GO" and decision["decided_by"] == "castmatch"
         assert [e["data"]["by"] for e in store.events("no_go_upheld")] == [NOBODY]
+
+
+class TestSlackAnnouncement:
+    def test_posts_the_rendered_text_to_the_webhook_and_skips_without_one(self, monkeypatch):
+        import json
+
+        from castmatch.notify import SlackAnnouncement
+        from tests.fakes.fake_slack import FakeSlackWebhook
+
+        note = SlackAnnouncement("*{{ subject }}* for {{ who }}")
+        monkeypatch.delenv("AIRFLOW_CONN_CASTMATCH_SLACK", raising=False)
+        note({"subject": "Gate vetoed", "who": "lead"})  # no connection: nothing posted, no failure
+        monkeypatch.setenv("AIRFLOW_CONN_CASTMATCH_SLACK", json.dumps({"conn_type": "slackwebhook", "password": ""}))
+        note({"subject": "Gate vetoed", "who": "lead"})  # a connection without a URL (docker-compose default)
+        with FakeSlackWebhook() as slack:
+            monkeypatch.setenv("AIRFLOW_CONN_CASTMATCH_SLACK", slack.connection())
+            SlackAnnouncement("*{{ subject }}* for {{ who }}")({"subject": "Gate vetoed", "who": "lead"})
+        assert [(p["path"], p["text"]) for p in slack.posts] == [("/services/T000/B000/XXXX", "*Gate vetoed* for lead")]
