@@ -29,6 +29,12 @@ def reason_of(event: dict[str, Any]) -> str:
     return str((event.get("params_input") or {}).get("reason") or "").strip() or "(no reason given)"
 
 
+def _left_standing(what: str, event: dict[str, Any], who: str, when: str | None, why: str) -> str:
+    if event.get("timedout"):
+        return f"{what}: nobody answered within the response window"
+    return f"{what} by {who} at {when}: {why}"
+
+
 def newest_gate_result(store, *, run_key: str, gate_id: str) -> dict | None:
     rows = [r for r in store.gate_results(run_key) if r["gate_id"] == gate_id]
     return rows[-1] if rows else None
@@ -63,8 +69,7 @@ def record_gate_answer(store, gate, event: dict[str, Any], *, approved: bool, ru
                                reason=f"veto overridden by {who}: {why} (veto: {row['reason']})")
         store.record_event("gate_overridden", message, dag_id=dag_id, run_id=run_id, data=data)
     else:
-        message = (f"{gate.name}: veto upheld: nobody answered within the response window" if event.get("timedout")
-                   else f"{gate.name}: veto upheld by {who} at {when}: {why}")
+        message = _left_standing(f"{gate.name}: veto upheld", event, who, when, why)
         store.record_event("gate_veto_upheld", message, dag_id=dag_id, run_id=run_id, data=data)
     return message
 
@@ -93,7 +98,6 @@ def record_no_go_answer(store, point, event: dict[str, Any], *, overturned: bool
                             gates=row["gates"] if row else {}, kpis_ok=row["kpis_ok"] if row else None)
         store.record_event("decision_overturned", message, dag_id=dag_id, run_id=run_id, data=data)
     else:
-        message = (f"{point.name}: NO-GO kept: nobody answered within the response window" if event.get("timedout")
-                   else f"{point.name}: NO-GO kept by {who} at {when}: {why}")
+        message = _left_standing(f"{point.name}: NO-GO kept", event, who, when, why)
         store.record_event("no_go_upheld", message, dag_id=dag_id, run_id=run_id, data=data)
     return message
