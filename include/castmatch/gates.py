@@ -27,7 +27,7 @@ def _probe_window(config, criterion, store, clock, failing: list[str]) -> dict:
     24+ hours" needs 24 hours of history; the compressed clock shrinks the window with the days
     and checks the share only."""
     from castmatch.probes.window import NEEDED_COVERAGE_PCT, history_coverage
-    from castmatch.store.repository import _as_utc, utcnow
+    from castmatch.store.repository import utcnow
 
     window = clock.span(criterion.window_hours / 24) if clock else dt.timedelta(hours=criterion.window_hours)
     hours = window.total_seconds() / 3600
@@ -40,7 +40,7 @@ def _probe_window(config, criterion, store, clock, failing: list[str]) -> dict:
         end = utcnow()
         start = end - window
         every = dt.timedelta(minutes=config.operations.update_frequency_minutes if config.operations else 15)
-        covered = {p: history_coverage([_as_utc(s["ts"]) for s in store.probe_samples(p, since=start)], start, end, 2 * every)
+        covered = {p: history_coverage(store.probe_times(p, since=start), start, end, 2 * every)
                    for p in criterion.probes}
         worst = min(covered, key=covered.get)
         if covered[worst] < NEEDED_COVERAGE_PCT:

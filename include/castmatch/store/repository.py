@@ -247,6 +247,13 @@ class Store:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
+    def probe_times(self, probe_id: str, since: dt.datetime) -> list[dt.datetime]:
+        """When ``probe_id`` was sampled at or after ``since``, oldest first, as aware UTC."""
+        p = t.probe_samples
+        query = sa.select(p.c.ts).where(p.c.probe_id == probe_id, p.c.ts >= _as_utc(since)).order_by(p.c.ts)
+        with self.engine.connect() as conn:
+            return [_as_utc(ts) for ts in conn.execute(query).scalars()]
+
     def _probe_counts(self, probe_ids: Sequence[str], window_hours: float,
                       now: dt.datetime | None) -> dict[str, tuple[int, int]]:
         """{probe_id: (samples, ok samples)} in the window (now - window_hours, now]."""
