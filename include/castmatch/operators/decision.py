@@ -8,6 +8,8 @@ from airflow.providers.standard.operators.branch import BaseBranchOperator
 from airflow.providers.standard.operators.hitl import HITLBranchOperator
 from airflow.sdk import BaseOperator
 
+from castmatch.operators.human_review import human_review_defaults, record_answer
+
 KEEP_NO_GO = "Keep NO-GO"
 OVERTURN = "Overturn to GO"
 
@@ -81,19 +83,11 @@ class NoGoReviewOperator(HITLBranchOperator):
     ui_color = "#f3e8fd"
 
     def __init__(self, *, decision_point: str, roadmap_dir: str | None = None, **kwargs: Any) -> None:
-        from airflow.sdk import Param
-
-        from castmatch.notify import human_review_announcement
-
         ids = review_task_ids(decision_point)
         kwargs.setdefault("options", [KEEP_NO_GO, OVERTURN])
         kwargs.setdefault("options_mapping", {KEEP_NO_GO: ids[KEEP_NO_GO], OVERTURN: ids[OVERTURN]})
         kwargs.setdefault("defaults", KEEP_NO_GO)
-        kwargs.setdefault("retries", 0)  # a person's answer is not retried
-        kwargs.setdefault("params", {"reason": Param("", type="string", title="Reason",
-                                                     description="Why the NO-GO is overturned (or kept)")})
-        kwargs.setdefault("notifiers", [human_review_announcement()])
-        super().__init__(**kwargs)
+        super().__init__(**human_review_defaults(kwargs, reason="Why the NO-GO is overturned (or kept)"))
         self.decision_point = decision_point
         self.roadmap_dir = roadmap_dir
 
@@ -113,17 +107,12 @@ class NoGoReviewOperator(HITLBranchOperator):
         return super().execute(context)
 
     def execute_complete(self, context, event: dict[str, Any]):
-        from castmatch.operators.agent import run_key_of
         from castmatch.overrides import record_no_go_answer
-        from castmatch.store import Store
 
-        if "error" not in event:
-            self.validate_chosen_options(event["chosen_options"])
-            ti = context["ti"]
-            message = record_no_go_answer(Store(), self._point(), event, overturned=event["chosen_options"] == [OVERTURN],
-                                          run_key=run_key_of(context), dag_id=ti.dag_id, run_id=ti.run_id)
-            self.log.warning(message)
-        return super().execute_complete(context, event)
+        point = self._point()
+        record_answer(self, context, event, lambda store, ev, **where: record_no_go_answer(
+            store, point, ev, overturned=ev["chosen_options"] == [OVERTURN], **where))
+        return super().execute_complete(context, event)  # follows the chosen branch
 
 
 class RoadmapDecisionCheck(BaseOperator):

@@ -9,6 +9,8 @@ from typing import Any
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import BaseSensorOperator
 
+from castmatch.operators.human_review import human_review_defaults, record_answer
+
 
 class GateSensor(BaseSensorOperator):
     """Pokes in reschedule mode (no worker slot held between pokes).
@@ -75,17 +77,9 @@ class GateOverrideOperator(ApprovalOperator):
     ui_color = "#f3e8fd"
 
     def __init__(self, *, gate_id: str, roadmap_dir: str | None = None, **kwargs: Any) -> None:
-        from airflow.sdk import Param
-
-        from castmatch.notify import human_review_announcement
-
         kwargs.setdefault("trigger_rule", "all_failed")
         kwargs.setdefault("defaults", ApprovalOperator.REJECT)
-        kwargs.setdefault("retries", 0)  # a person's answer is not retried
-        kwargs.setdefault("params", {"reason": Param("", type="string", title="Reason",
-                                                     description="Why the veto is overridden (or upheld)")})
-        kwargs.setdefault("notifiers", [human_review_announcement()])
-        super().__init__(**kwargs)
+        super().__init__(**human_review_defaults(kwargs, reason="Why the veto is overridden (or upheld)"))
         self.gate_id = gate_id
         self.roadmap_dir = roadmap_dir
 
@@ -111,14 +105,9 @@ class GateOverrideOperator(ApprovalOperator):
         return super().execute(context)
 
     def execute_complete(self, context, event: dict[str, Any]):
-        from castmatch.operators.agent import run_key_of
         from castmatch.overrides import record_gate_answer
-        from castmatch.store import Store
 
-        if "error" not in event:  # recorded first: on Reject the provider ends the task by skipping the release
-            self.validate_chosen_options(event["chosen_options"])
-            ti = context["ti"]
-            message = record_gate_answer(Store(), self._gate(), event, approved=event["chosen_options"] == [self.APPROVE],
-                                         run_key=run_key_of(context), dag_id=ti.dag_id, run_id=ti.run_id)
-            self.log.warning(message)
-        return super().execute_complete(context, event)
+        gate = self._gate()
+        record_answer(self, context, event, lambda store, ev, **where: record_gate_answer(
+            store, gate, ev, approved=ev["chosen_options"] == [self.APPROVE], **where))
+        return super().execute_complete(context, event)  # on Reject: skips the release, ending the task
