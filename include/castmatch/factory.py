@@ -371,11 +371,11 @@ def build_probe_dag(config: RoadmapConfig) -> DAG | None:
 
     if config.roadmap is None or not (config.gates and config.gates.probes) or config.issues_for(None):
         return None
-    every = config.operations.update_frequency_minutes if config.operations else 15
+    every = int(config.update_interval.total_seconds() // 60)
     with DAG(
         dag_id=f"{config.roadmap.dag_id_prefix}_probes",
         description=f"{config.roadmap.name}: samples the services the gates depend on every {every} min",
-        schedule=DeltaTriggerTimetable(dt.timedelta(minutes=every)),
+        schedule=DeltaTriggerTimetable(config.update_interval),
         start_date=FALLBACK_START,
         catchup=False,
         max_active_runs=1,

@@ -39,7 +39,7 @@ def _probe_window(config, criterion, store, clock, failing: list[str]) -> dict:
     if clock is None or clock.mode == "real":
         end = utcnow()
         start = end - window
-        every = dt.timedelta(minutes=config.operations.update_frequency_minutes if config.operations else 15)
+        every = config.update_interval
         covered = {p: history_coverage(store.probe_times(p, since=start), start, end, 2 * every)
                    for p in criterion.probes}
         worst = min(covered, key=covered.get)

@@ -8,6 +8,7 @@ DAG whether the files it is built from are sound.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import os
 import re
@@ -181,6 +182,11 @@ class RoadmapConfig:
         if not self.gates:
             return []
         return [*self.gates.quality_gates, *self.gates.success_gates]
+
+    @property
+    def update_interval(self) -> dt.timedelta:
+        """How often status and probes are refreshed (operations.yaml ``update_frequency_minutes``)."""
+        return dt.timedelta(minutes=self.operations.update_frequency_minutes if self.operations else 15)
 
     @property
     def week_numbers(self) -> list[int]:
