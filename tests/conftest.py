@@ -24,6 +24,9 @@ os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ.setdefault("CASTMATCH_LLM", "offline")
+# Offline, the Claude probe checks nothing; tests accept that as `make run` does (a test of its own
+# checks that a gate rejects it where offline runs are not allowed).
+os.environ.setdefault("CASTMATCH_OFFLINE_CHECKS", "accept")
 # The services the gates probe (airflow_settings.yaml defines the same for `make run`).
 os.environ["AIRFLOW_CONN_CASTMATCH_REDIS"] = "redis://127.0.0.1:6379/0"
 os.environ["AIRFLOW_CONN_CASTMATCH_POSTGRES"] = "postgres://postgres@127.0.0.1:5432/postgres"

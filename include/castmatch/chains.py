@@ -8,14 +8,12 @@ Status of a chain, derived from stored state like the agent matrix:
 - IN PROGRESS: a trigger unit is running or already delivered;
 - WAITING: the trigger units wait on their own dependencies;
 - PENDING: nothing of it has started.
-Before any stored run the seed's own status is shown.
+Read for one run of the roadmap; before the run did anything the seed's own status is shown.
 """
 
 from __future__ import annotations
 
 from castmatch.status import PROBLEM_STATES, unit_states
-
-PROBLEMS = PROBLEM_STATES | {"budget_exceeded"}
 
 
 def trigger_holds(chain, done: set[str]) -> bool:
@@ -29,15 +27,16 @@ def chain_status(config, chain, done: set[str], latest: dict[str, str]) -> str:
         return "DONE"
     if not any(u in latest for u in units):
         return "PENDING"
-    if any(latest.get(u) in PROBLEMS and u not in done for u in units):
+    if any(latest.get(u) in PROBLEM_STATES and u not in done for u in units):
         return "BLOCKED"
     if any(latest.get(u) == "running" or u in done for u in units):
         return "IN PROGRESS"
     return "WAITING"
 
 
-def chains_report(config, store) -> list[dict]:
-    done, latest = unit_states(store)
+def chains_report(config, store, run_key: str | None) -> list[dict]:
+    """The chains' status in run ``run_key`` (the seed's own status before the run did anything)."""
+    done, latest = unit_states(store, run_key)
     ran_any = bool(latest)
     out = []
     for chain in config.operations.chains if config.operations else []:
@@ -66,7 +65,7 @@ def chain_artifacts(config, store, unit_id: str, *, run_key: str) -> list[dict]:
     chains = [c for c in (config.operations.chains if config.operations else []) if unit_id in c.action.consumers]
     if not chains:
         return []
-    done, _ = unit_states(store)
+    done, _ = unit_states(store, run_key)
     out = []
     for chain in chains:
         if not trigger_holds(chain, done):

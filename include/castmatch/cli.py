@@ -1,10 +1,20 @@
-"""The ``castmatch`` command: validate a roadmap, show the status matrix, manage the store."""
+"""The ``castmatch`` command: validate a roadmap, report on its runs, answer what waits for a person.
+
+Reports show one run of the roadmap: the newest roadmap run by default (else the newest run of
+any kind), or the one ``--run`` names (its run key, or the Airflow run id). A store or service
+that cannot be reached is one line naming it and what to do, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+
+
+class CliError(Exception):
+    """Something the person can fix: printed as one line, exit status 2."""
 
 
 def _validate(args) -> int:
@@ -20,45 +30,104 @@ def _validate(args) -> int:
     return 0
 
 
-def _store_report(args, needs: tuple[str, ...], build, render) -> int:
-    """Load the roadmap (warning about problems), build a report from the store, print it."""
+def _config(args, needs: tuple[str, ...] = ("team", "roadmap")):
     from castmatch.config import load_roadmap
-    from castmatch.store import Store
 
     config = load_roadmap(args.roadmap)
     for issue in config.issues:
         print(f"warning: {issue}", file=sys.stderr)
-    if any(getattr(config, part) is None for part in needs):
-        return 1
-    report = build(config, Store())
-    print(json.dumps(report, indent=2, default=str) if args.json else render(report))
+    missing = [part for part in needs if getattr(config, part) is None]
+    if missing:
+        raise CliError(f"the roadmap in {config.directory} has no usable {', '.join(missing)} (see the warnings)")
+    return config
+
+
+def _run_report(args, needs: tuple[str, ...], build, render) -> int:
+    """Resolve the run, build a report of it from the store, print it."""
+    from castmatch.runs import resolve_run, roadmap_id_of
+    from castmatch.store import Store
+
+    config = _config(args, needs)
+    store = Store()
+    run = resolve_run(store, roadmap_id_of(config), args.run)
+    if args.run and run is None:
+        raise CliError(f"no run {args.run!r} of roadmap {roadmap_id_of(config)!r}: `castmatch runs` lists them")
+    report = build(config, store, run["run_key"] if run else None)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print(f"run: {run['run_key']} ({run['kind']}, {run['clock']} clock)" if run else
+              f"run: none yet for roadmap {roadmap_id_of(config)!r} (seed baselines)")
+        print(render(report))
     return 0
 
 
 def _status(args) -> int:
     from castmatch.status import render_matrix, status_matrix
 
-    return _store_report(args, ("team", "roadmap"), status_matrix, render_matrix)
+    return _run_report(args, ("team", "roadmap"), status_matrix, render_matrix)
 
 
 def _chains(args) -> int:
     from castmatch.chains import chains_report, render_chains
 
-    return _store_report(args, ("team", "operations"), chains_report, render_chains)
+    return _run_report(args, ("team", "operations"), chains_report, render_chains)
 
 
 def _gates(args) -> int:
     from castmatch.gates import gates_report, render_gates
 
-    return _store_report(args, ("team", "gates", "kpis"), gates_report, render_gates)
+    return _run_report(args, ("team", "gates", "kpis"), gates_report, render_gates)
 
 
 def _usage(args) -> int:
-    from castmatch.store import Store
     from castmatch.usage import render_usage, usage_report
 
-    report = usage_report(Store().llm_calls())
-    print(json.dumps(report, indent=2) if args.json else render_usage(report))
+    return _run_report(args, ("roadmap",), lambda config, store, run_key: usage_report(
+        store.llm_calls(run_key=run_key) if run_key else []), render_usage)
+
+
+def _runs(args) -> int:
+    from castmatch.runs import render_runs, runs_report
+    from castmatch.store import Store
+
+    report = runs_report(_config(args, ("roadmap",)), Store())
+    print(json.dumps(report, indent=2, default=str) if args.json else render_runs(report))
+    return 0
+
+
+def _reviews(args) -> int:
+    from castmatch.human import pending_requests
+
+    config = _config(args, ("roadmap",))
+    pending = [p.as_dict() for p in _airflow_db(lambda: pending_requests(config.roadmap.dag_id_prefix + "_"))]
+    if args.json:
+        print(json.dumps(pending, indent=2))
+        return 0
+    if not pending:
+        print("nothing waits for a person")
+        return 0
+    for p in pending:
+        print(f"{p['dag_id']}/{p['task_id']}  run {p['run_id']}  (id {p['id']})")
+        print(f"    {p['subject']}")
+        print(f"    options: {' | '.join(p['options'])}; default {', '.join(p['defaults']) or 'none'} "
+              f"applies at {p['deadline'] or 'no deadline'}")
+        print(f"    answer: {p['answer']}")
+    return 0
+
+
+def _answer(args) -> int:
+    from castmatch.human import NoSuchRequest, answer, find_request
+
+    config = _config(args, ("roadmap",))
+    try:
+        request = _airflow_db(lambda: find_request(args.request, run_id=args.run,
+                                                   dag_id_prefix=config.roadmap.dag_id_prefix + "_"))
+        done = _airflow_db(lambda: answer(request, args.option, reason=args.reason, user=args.user))
+    except (NoSuchRequest, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    print(f"answered {done['dag_id']}/{done['task_id']} (run {done['run_id']}): {args.option!r} as {done['responded_by']}"
+          + (f", reason: {done['reason']}" if done["reason"] else ""))
     return 0
 
 
@@ -67,8 +136,7 @@ def _db(args) -> int:
 
     url = database_url()
     revision = upgrade(url, args.revision)
-    safe = url.split("@")[-1] if "@" in url else url
-    print(f"store at {safe} is at revision {revision}")
+    print(f"store at {_safe_url(url)} is at revision {revision}")
     return 0
 
 
@@ -81,24 +149,38 @@ def _settings(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="castmatch", description=__doc__)
+    parser = argparse.ArgumentParser(prog="castmatch", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("validate", help="check a roadmap folder (default: the CastMatch one)")
     p.add_argument("directory", nargs="?", default=None)
     p.set_defaults(func=_validate)
 
-    def report(name: str, help_text: str, func, roadmap: bool = True) -> None:
+    def command(name: str, help_text: str, func, *, run: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--json", action="store_true", help="machine-readable output")
-        if roadmap:
-            p.add_argument("--roadmap", default=None, help="roadmap folder (default: $CASTMATCH_ROADMAP_DIR or CastMatch)")
+        p.add_argument("--roadmap", default=None, help="roadmap folder (default: $CASTMATCH_ROADMAP_DIR or CastMatch)")
+        if run:
+            p.add_argument("--run", default=None, help="a run key or Airflow run id (default: the newest roadmap run)")
         p.set_defaults(func=func)
+        return p
 
-    report("status", "the agent status matrix and weeks done/total from the store", _status)
-    report("chains", "the dependency chains with their status", _chains)
-    report("gates", "gates with criteria results, KPI values and decision points", _gates)
-    report("usage", "LLM calls, tokens, cache hit share and cost per agent, week and backend", _usage, roadmap=False)
+    command("status", "the agent status matrix and weeks done/total of a run", _status)
+    command("chains", "the dependency chains of a run with their status", _chains)
+    command("gates", "gates with criteria results, KPI values and decision points of a run", _gates)
+    command("usage", "LLM calls, tokens, cache hit share and cost of a run per agent, week and backend", _usage)
+    command("runs", "the runs of the roadmap, newest first", _runs, run=False)
+    command("reviews", "requests waiting for a person (veto overrides, NO-GO reviews)", _reviews, run=False)
+
+    p = sub.add_parser("answer", help="answer a request waiting for a person, as the UI form does")
+    p.add_argument("request", help="DAG_ID/TASK_ID, a task id, or the id `castmatch reviews` shows")
+    p.add_argument("--option", required=True, help="one of the request's options, e.g. Approve, Reject, 'Keep NO-GO'")
+    p.add_argument("--reason", default="", help="why (recorded with the answer)")
+    p.add_argument("--as", dest="user", default=os.environ.get("USER") or "cli", help="who answers (default: $USER)")
+    p.add_argument("--run", default=None, help="the run id, when several runs wait in the same task")
+    p.add_argument("--roadmap", default=None, help="roadmap folder (default: $CASTMATCH_ROADMAP_DIR or CastMatch)")
+    p.set_defaults(func=_answer)
 
     p = sub.add_parser("db", help="the state store")
     dbsub = p.add_subparsers(dest="db_command", required=True)
@@ -108,15 +190,74 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("airflow-settings", help="local Airflow connections, pools, variables")
     ssub = p.add_subparsers(dest="settings_command", required=True)
-    ld = ssub.add_parser("load", help="load airflow_settings.yaml into the Airflow metadata database")
+    ld = ssub.add_parser("load", help="load airflow_settings.yaml (and the roadmap's agent pool) into Airflow")
     ld.add_argument("file", nargs="?", default="airflow_settings.yaml")
     ld.set_defaults(func=_settings)
     return parser
 
 
+def _safe_url(url: str) -> str:
+    """A database URL without its credentials."""
+    try:
+        import sqlalchemy as sa
+
+        parsed = sa.engine.make_url(url)
+        return sa.engine.URL.create(parsed.drivername, host=parsed.host, port=parsed.port,
+                                    database=parsed.database).render_as_string()
+    except Exception:
+        return url.split("@")[-1]
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _store_unreachable(exc: BaseException) -> str | None:
+    """One line for a store that cannot be reached, or None if ``exc`` is not that."""
+    import sqlalchemy as sa
+
+    if not isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+        return None
+    from castmatch.store import database_url
+
+    return (f"cannot reach the CastMatch store at {_safe_url(database_url())}: {_reason(exc)}. Start the database, "
+            "or point CASTMATCH_DATABASE_URL at one that runs")
+
+
+def _airflow_db(call):
+    """Run ``call`` against Airflow's metadata database; unreachable, it is one line of advice."""
+    import sqlalchemy as sa
+
+    try:
+        return call()
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        home = os.environ.get("AIRFLOW_HOME", "~/airflow")
+        raise CliError(f"cannot reach Airflow's metadata database (AIRFLOW_HOME={home}): {_reason(exc)}. Run this "
+                       "with the AIRFLOW_HOME of the running Airflow (make run prints it)") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except CliError as exc:
+        print(f"castmatch {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if os.environ.get("CASTMATCH_DEBUG"):
+            raise
+        line = _store_unreachable(exc)
+        if line is None:
+            from castmatch.config.errors import ConfigError
+
+            text = str(exc).strip().splitlines()
+            line = str(exc) if isinstance(exc, ConfigError) else \
+                f"{type(exc).__name__}: {text[0] if text else ''} (CASTMATCH_DEBUG=1 shows the traceback)"
+        print(f"castmatch {args.command}: {line}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -25,6 +25,12 @@ def clock_mode(default: str = "real") -> ClockMode:
     return mode  # type: ignore[return-value]
 
 
+def default_clock_mode(roadmap) -> ClockMode:
+    """The clock a run gets when it does not choose one (``params.clock``): the parse-time
+    environment, else the roadmap's configured mode."""
+    return clock_mode(roadmap.clock.mode if roadmap else "real")
+
+
 @dataclass(frozen=True)
 class RoadmapClock:
     start_date: str
@@ -33,9 +39,11 @@ class RoadmapClock:
     mode: ClockMode = "real"
     day_seconds: float = 1.0
     origin: dt.datetime | None = None  # compressed mode: when Day 1 began
+    shift_days: float = 0.0  # timeline extensions after NO-GOs: later days move this much later
 
     @classmethod
-    def from_roadmap(cls, roadmap, *, mode: str | None = None, origin: dt.datetime | None = None) -> RoadmapClock:
+    def from_roadmap(cls, roadmap, *, mode: str | None = None, origin: dt.datetime | None = None,
+                     shift_days: float = 0.0) -> RoadmapClock:
         return cls(
             start_date=roadmap.start_date,
             timezone=roadmap.timezone,
@@ -43,6 +51,7 @@ class RoadmapClock:
             mode=mode or clock_mode(roadmap.clock.mode),
             day_seconds=roadmap.clock.compressed_day_seconds,
             origin=origin,
+            shift_days=shift_days,
         )
 
     @property
@@ -56,10 +65,12 @@ class RoadmapClock:
         return pendulum.datetime(day.year, day.month, day.day, tz=self.tz)
 
     def day_start(self, day: int) -> pendulum.DateTime:
+        """When roadmap day ``day`` begins, after the extensions so far (``shift_days``)."""
+        offset = day - 1 + self.shift_days
         if self.mode == "compressed":
             origin = pendulum.instance(self.origin) if self.origin else pendulum.now("UTC")
-            return origin.add(seconds=(day - 1) * self.day_seconds)
-        return self.roadmap_start.add(days=day - 1)
+            return origin.add(seconds=offset * self.day_seconds)
+        return self.roadmap_start + dt.timedelta(days=offset)
 
     def span(self, days: float) -> dt.timedelta:
         """A length of roadmap time: real days, or ``days`` compressed days."""

@@ -13,9 +13,8 @@ from pathlib import Path
 from airflow.sdk import DAG, Asset, Param
 from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy, RetryAction, RetryRule
 
-from castmatch.clock import RoadmapClock
+from castmatch.clock import RoadmapClock, default_clock_mode
 from castmatch.config import RoadmapConfig, load_roadmap_cached
-from castmatch.config.models import HumanReview
 from castmatch.llm.errors import BudgetExceeded, LLMPermanentError, LLMTransientError, MalformedAnswer
 from castmatch.operators.agent import AgentOperator
 from castmatch.operators.chain import ChainHandoffOperator
@@ -25,15 +24,21 @@ from castmatch.operators.decision import (
     GoNoGoOperator,
     NoGoOperator,
     NoGoReviewOperator,
-    RoadmapDecisionCheck,
     go_task_id,
     no_go_task_id,
     review_task_ids,
 )
 from castmatch.operators.gate import GateOverrideOperator, GateSensor
 from castmatch.operators.probe import SampleProbesOperator
-from castmatch.operators.roadmap import ConfigErrorOperator, RoadmapWeekSensor
+from castmatch.operators.roadmap import (
+    ConfigErrorOperator,
+    RoadmapWeekSensor,
+    StartRunOperator,
+    WeekCheckSensor,
+)
 from castmatch.operators.standup import StandupOperator
+from castmatch.operators.week import WeekCompleteOperator
+from castmatch.runs import poke_interval, review_window
 
 FALLBACK_START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
@@ -55,6 +60,16 @@ def default_args(config: RoadmapConfig) -> dict:
         "retry_delay": dt.timedelta(seconds=30),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": dt.timedelta(minutes=10),
+    }
+
+
+def run_params(config: RoadmapConfig) -> dict:
+    """The params every week run carries: its clock (chosen at run time; the parse-time
+    environment only sets the default) and the roadmap run it belongs to."""
+    return {
+        "clock": Param(default_clock_mode(config.roadmap), enum=["real", "compressed"],
+                       description="real dates or compressed days (set by the roadmap run that triggers the week)"),
+        "roadmap_run_id": Param(None, type=["null", "string"], description="Set by the roadmap driver"),
     }
 
 
@@ -134,9 +149,10 @@ def build_week_dag(config: RoadmapConfig, week: int) -> DAG:
     if problems or week not in config.weeks:
         return _error_dag(dag_id, config, problems or [f"week {week} has no valid file"], tags)
 
-    clock = RoadmapClock.from_roadmap(config.roadmap)
+    clock = RoadmapClock.from_roadmap(config.roadmap)  # the default clock; a run may choose another
     spec = config.weeks[week]
     roadmap_dir = str(config.directory)
+    pool, _ = config.agent_pool
     with DAG(
         dag_id=dag_id,
         description=f"{config.roadmap.name} week {week}: {spec.title}",
@@ -149,10 +165,10 @@ def build_week_dag(config: RoadmapConfig, week: int) -> DAG:
         tags=tags,
         default_args=default_args(config),
         doc_md=_week_doc(config, week),
-        params={"roadmap_run_id": Param(None, type=["null", "string"], description="Set by the roadmap driver")},
+        params=run_params(config),
     ) as dag:
         retry_policy = agent_retry_policy(config)
-        review_window = (config.gates.human_review if config.gates else HumanReview()).window(clock)
+        window = review_window(config, clock.mode)  # the default; the task sets its run's at run time
         tasks = {}
         for unit in spec.work_units:
             tasks[unit.id] = AgentOperator(
@@ -160,6 +176,7 @@ def build_week_dag(config: RoadmapConfig, week: int) -> DAG:
                 work_unit_id=unit.id,
                 week=week,
                 roadmap_dir=roadmap_dir,
+                pool=pool,
                 priority_weight=unit.priority.weight,
                 weight_rule="absolute",
                 retry_policy=retry_policy,
@@ -179,8 +196,7 @@ def build_week_dag(config: RoadmapConfig, week: int) -> DAG:
                 task_id=f"gate_{gate.id}",
                 gate_id=gate.id,
                 roadmap_dir=roadmap_dir,
-                clock_mode=clock.mode,
-                poke_interval=5 if clock.mode == "compressed" else 15 * 60,
+                poke_interval=poke_interval(config, clock.mode),
                 timeout=dt.timedelta(days=90).total_seconds(),
                 doc_md=f"**{gate.name}**{' (veto)' if gate.veto else ''}, deadline day {gate.deadline_day}; "
                 f"enforcers: {', '.join(gate.enforcers) or '-'}.\n\n" + "\n".join(f"- [{c.kind.value}] {c.text}" for c in gate.criteria),
@@ -193,7 +209,7 @@ def build_week_dag(config: RoadmapConfig, week: int) -> DAG:
             if gate.veto:  # the guarded work runs when the gate passed or a person overrode its veto
                 override = GateOverrideOperator(
                     task_id=f"override_{gate.id}", gate_id=gate.id, roadmap_dir=roadmap_dir,
-                    subject=f"{gate.name} vetoed: override the veto?", response_timeout=review_window,
+                    subject=f"{gate.name} vetoed: override the veto?", response_timeout=window,
                     doc_md=f"Asked only when **{gate.name}** vetoes: Approve (with a reason) lets "
                     f"{', '.join(gate.blocks) or 'its dependent work'} run; Reject or no answer upholds the veto.",
                 )
@@ -219,7 +235,7 @@ def build_week_dag(config: RoadmapConfig, week: int) -> DAG:
             ids = review_task_ids(point.id)
             review = NoGoReviewOperator(
                 task_id=ids["review"], decision_point=point.id, roadmap_dir=roadmap_dir,
-                subject=f"{point.name}: NO-GO. Keep it or overturn it to GO?", response_timeout=review_window,
+                subject=f"{point.name}: NO-GO. Keep it or overturn it to GO?", response_timeout=window,
                 doc_md=f"Asked after a NO-GO at **{point.name}**: keep it ({point.no_go}) or overturn it to GO.",
             )
             decide >> no_go >> review
@@ -231,6 +247,15 @@ def build_week_dag(config: RoadmapConfig, week: int) -> DAG:
                 for trigger in chain.trigger.all_of:
                     if consumer in tasks and trigger in tasks and trigger != consumer:
                         tasks[trigger] >> tasks[consumer]
+        # Last, once every task is done whatever happened (directly after each: a leaf can be
+        # upstream_failed while another branch still runs; but not after the branching and HITL
+        # tasks, which skip their direct downstream, and whose branches lead here anyway): the run
+        # fails when a unit did not deliver, a veto stands or a decision is NO-GO, so Airflow's own
+        # run state says the truth.
+        everything = [t for t in dag.tasks if not getattr(t, "inherits_from_skipmixin", False)]
+        everything >> WeekCompleteOperator(task_id="week_complete", week=week, roadmap_dir=roadmap_dir,
+                                       doc_md="Fails the run unless every unit delivered, no veto stands and the "
+                                       "week's decision points are GO; stores the week's outcome.")
     return dag
 
 
@@ -243,8 +268,13 @@ def build_roadmap_dag(config: RoadmapConfig) -> DAG:
     if problems:
         return _error_dag(dag_id, config, problems, tags)
 
+    from castmatch.decisions import extension_days
+
     roadmap = config.roadmap
-    clock = RoadmapClock.from_roadmap(roadmap)
+    clock = RoadmapClock.from_roadmap(roadmap)  # the default clock; a run may choose another
+    points = config.gates.decision_points if config.gates else []
+    most_extension_days = sum(extension_days(config, p) * p.max_extensions for p in points)
+    roadmap_dir = str(config.directory)
     with DAG(
         dag_id=dag_id,
         description=f"{roadmap.name}: runs the weeks in order on the roadmap clock",
@@ -256,45 +286,56 @@ def build_roadmap_dag(config: RoadmapConfig) -> DAG:
         max_active_runs=1,
         tags=tags,
         default_args={**default_args(config), "retry_delay": dt.timedelta(seconds=10)},
-        params={"clock": Param(clock.mode, enum=["real", "compressed"], description="real dates or compressed days")},
+        params={"clock": run_params(config)["clock"]},
         doc_md=(
             f"# {roadmap.name} roadmap\n\n{roadmap.mission}.\n\nTarget: {roadmap.target}.\n\n"
-            "For each week: wait until the week starts on the roadmap clock, then run its DAG and wait "
-            "for it to finish. Trigger with `{\"clock\": \"compressed\"}` to run the whole roadmap back to "
-            f"back ({roadmap.clock.compressed_day_seconds:g} s per roadmap day).\n\n"
+            "One run of this DAG is one program: everything it produces is stored under its run. For each week: "
+            "wait until the week starts on the run's clock, run the week's DAG (passing the clock), then judge "
+            "it: a week must succeed, and a decision point must be GO. A NO-GO extends the timeline (the "
+            "remaining weeks start later) and is decided again at the end of the extension. Trigger with "
+            "`{\"clock\": \"compressed\"}` to run the whole roadmap back to back "
+            f"({roadmap.clock.compressed_day_seconds:g} s per roadmap day).\n\n"
             + "\n".join(f"- Phase {p.number} {p.name}: weeks {p.weeks[0]}-{p.weeks[-1]}" for p in roadmap.phases)
         ),
     ) as dag:
-        previous = None
+        previous = StartRunOperator(task_id="start_run", roadmap_dir=roadmap_dir,
+                                    doc_md="Records this run: its clock and Day 1.")
         for week in config.week_numbers:
             wait = RoadmapWeekSensor(
                 task_id=f"wait_week_{week:02d}",
                 week=week,
-                clock_mode="{{ params.clock }}",
-                roadmap_dir=str(config.directory),
-                poke_interval=5,
-                timeout=dt.timedelta(days=7 * (week + 4)).total_seconds(),
+                roadmap_dir=roadmap_dir,
+                poke_interval=poke_interval(config, clock.mode),
+                timeout=dt.timedelta(days=7 * (week + 4) + most_extension_days).total_seconds(),
             )
             run = TriggerDagRunOperator(
                 task_id=f"run_week_{week:02d}",
                 trigger_dag_id=week_dag_id(config, week),
                 trigger_run_id=f"roadmap__{{{{ run_id }}}}__week_{week:02d}",
-                conf={"roadmap_run_id": "{{ run_id }}"},
+                conf={"roadmap_run_id": "{{ run_id }}", "clock": "{{ params.clock }}"},
                 wait_for_completion=True,
                 poke_interval=5,
-                allowed_states=["success"],
-                failed_states=["failed"],
+                # The week's outcome is judged by check_week (a NO-GO week run fails, and extends
+                # the timeline): never re-trigger, which would reset the week's run.
+                allowed_states=["success", "failed"],
+                failed_states=[],
                 reset_dag_run=True,
+                retries=0,
             )
-            if previous is not None:
-                previous >> wait
-            wait >> run
-            previous = run
-            if any(p.week == week for p in (config.gates.decision_points if config.gates else [])):
-                check = RoadmapDecisionCheck(task_id=f"decisions_week_{week:02d}", week=week,
-                                             roadmap_dir=str(config.directory))
-                run >> check
-                previous = check
+            week_points = [p for p in points if p.week == week]
+            check = WeekCheckSensor(
+                task_id=f"check_week_{week:02d}",
+                week=week,
+                roadmap_dir=roadmap_dir,
+                poke_interval=poke_interval(config, clock.mode),
+                timeout=dt.timedelta(days=7 + sum(extension_days(config, p) * p.max_extensions
+                                                  for p in week_points)).total_seconds(),
+                doc_md=f"Week {week} must succeed" + (f"; decision points {', '.join(p.id for p in week_points)} must be "
+                                                       "GO (a NO-GO extends the timeline and is decided again)"
+                                                       if week_points else "") + ".",
+            )
+            previous >> wait >> run >> check
+            previous = check
     return dag
 
 

@@ -67,20 +67,21 @@ def record_gate_answer(store, gate, event: dict[str, Any], *, approved: bool, ru
         store.save_gate_result(run_key=run_key, gate_id=gate.id, status="OVERRIDDEN", criteria=row["criteria"],
                                blocked_units=[], dag_id=dag_id, run_id=run_id, decided_by=who,
                                reason=f"veto overridden by {who}: {why} (veto: {row['reason']})")
-        store.record_event("gate_overridden", message, dag_id=dag_id, run_id=run_id, data=data)
+        store.record_event("gate_overridden", message, run_key=run_key, dag_id=dag_id, run_id=run_id, data=data)
     else:
         message = _left_standing(f"{gate.name}: veto upheld", event, who, when, why)
-        store.record_event("gate_veto_upheld", message, dag_id=dag_id, run_id=run_id, data=data)
+        store.record_event("gate_veto_upheld", message, run_key=run_key, dag_id=dag_id, run_id=run_id, data=data)
     return message
 
 
 def no_go_review_body(point, row: dict | None) -> str:
     reason = row["reason"] if row else "(no stored decision)"
     return "\n".join([
-        f"**{point.name}** (day {point.day}) was decided **NO-GO** by {row['decided_by'] if row else 'castmatch'}.",
+        f"**{point.name}** (day {point.day}) was decided **NO-GO**{' by ' + row['decided_by'] if row else ''}.",
         "", f"Reason: {reason}", "", f"NO-GO path: {point.no_go}. GO path: {point.go}.", "",
-        "**Overturn to GO** lets the roadmap proceed; give the reason. **Keep NO-GO** (or no answer) stops it "
-        "for reassessment. Who answered, when and why is recorded.",
+        "**Overturn to GO** lets the roadmap proceed; give the reason. **Keep NO-GO** (or no answer): the "
+        "roadmap extends the timeline for reassessment and decides again at the end of the extension. Who "
+        "answered, when and why is recorded.",
     ])
 
 
@@ -96,8 +97,8 @@ def record_no_go_answer(store, point, event: dict[str, Any], *, overturned: bool
         store.save_decision(run_key=run_key, decision_point=point.id, week=point.week, decision="GO", decided_by=who,
                             reason=f"overturned by {who}: {why} (was NO-GO: {before})",
                             gates=row["gates"] if row else {}, kpis_ok=row["kpis_ok"] if row else None)
-        store.record_event("decision_overturned", message, dag_id=dag_id, run_id=run_id, data=data)
+        store.record_event("decision_overturned", message, run_key=run_key, dag_id=dag_id, run_id=run_id, data=data)
     else:
         message = _left_standing(f"{point.name}: NO-GO kept", event, who, when, why)
-        store.record_event("no_go_upheld", message, dag_id=dag_id, run_id=run_id, data=data)
+        store.record_event("no_go_upheld", message, run_key=run_key, dag_id=dag_id, run_id=run_id, data=data)
     return message

@@ -9,7 +9,7 @@ import datetime as dt
 from pydantic import BaseModel, ConfigDict, Field
 
 from castmatch.llm.prompt import _quote, system_prefix
-from castmatch.status import unit_states
+from castmatch.status import PROBLEM_STATES, unit_states
 
 TOOL_NAME = "submit_standup"
 
@@ -29,15 +29,16 @@ def standup_tool() -> dict:
     return {"name": TOOL_NAME, "description": "Submit your standup report. Call exactly once.", "input_schema": schema}
 
 
-def standup_facts(config, store, agent_id: str, since: dt.datetime) -> dict:
-    """What the store says about an agent for its standup: done since ``since``, next, blocked."""
-    done, latest = unit_states(store)
-    recent = [d for d in store.deliverables() if d["agent_id"] == agent_id and d["status"] == "done"
+def standup_facts(config, store, agent_id: str, since: dt.datetime, run_key: str | None) -> dict:
+    """What the store says about an agent in run ``run_key`` for its standup: done since
+    ``since``, next, blocked."""
+    done, latest = unit_states(store, run_key)
+    recent = [d for d in (store.deliverables(run_key=run_key) if run_key else [])
+              if d["agent_id"] == agent_id and d["status"] == "done"
               and d["updated_at"] and _aware(d["updated_at"]) >= since]
     mine = [u for u in config.work_units.values() if agent_id in u.agents]
     pending = sorted((u for u in mine if u.id not in done), key=lambda u: (config.unit_week[u.id], u.day))
-    blocked = [u for u in mine if latest.get(u.id) in {"blocked", "failed", "needs_review", "budget_exceeded"}
-               and u.id not in done]
+    blocked = [u for u in mine if latest.get(u.id) in PROBLEM_STATES and u.id not in done]
     return {
         "completed": [f"{d['work_unit_id']}: {d['summary']}" for d in recent],
         "planned": [f"{u.id}: {u.title}" for u in pending[:3]],

@@ -4,8 +4,9 @@
 - BLOCKED: a unit of theirs ended blocked, failed or needs review and has no accepted deliverable.
 - WAITING: their next unit waits on dependencies that are not delivered yet.
 - STANDBY: nothing of theirs runs or waits (ready for the next assignment).
-Until an agent has any stored run, the seed's baseline status and task label are shown.
-Progress = baseline + (100 - baseline) x accepted weight / assigned weight.
+Everything is read for one run of the roadmap (``castmatch.runs``): a new run starts from the
+seed's baselines. Until an agent has worked in the run, the seed's baseline status and task label
+are shown. Progress = baseline + (100 - baseline) x accepted weight / assigned weight.
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ from __future__ import annotations
 from castmatch.config import RoadmapConfig
 from castmatch.store import Store
 
-PROBLEM_STATES = {"blocked", "failed", "needs_review"}
+PROBLEM_STATES = {"blocked", "failed", "needs_review", "budget_exceeded"}
 
 
-def unit_states(store: Store) -> tuple[set[str], dict[str, str]]:
-    """(units with an accepted deliverable, latest run state of every unit that ran)."""
-    done = {d["work_unit_id"] for d in store.deliverables() if d["status"] == "done"}
+def unit_states(store: Store, run_key: str | None) -> tuple[set[str], dict[str, str]]:
+    """In run ``run_key``: (units with an accepted deliverable, latest state of every unit that
+    ran). No run: nothing done, nothing ran."""
+    if not run_key:
+        return set(), {}
+    done = {d["work_unit_id"] for d in store.deliverables(run_key=run_key) if d["status"] == "done"}
     latest: dict[str, tuple] = {}
-    for run in store.unit_runs():
+    for run in store.unit_runs(run_key):
         stamp = (run["ended_at"] or run["started_at"], run["id"])
         current = latest.get(run["work_unit_id"])
         if current is None or (stamp[0] is not None and (current[0][0] is None or stamp >= current[0])):
@@ -28,8 +32,8 @@ def unit_states(store: Store) -> tuple[set[str], dict[str, str]]:
     return done, {unit: state for unit, (_, state) in latest.items()}
 
 
-def status_matrix(config: RoadmapConfig, store: Store) -> dict:
-    done, latest = unit_states(store)
+def status_matrix(config: RoadmapConfig, store: Store, run_key: str | None) -> dict:
+    done, latest = unit_states(store, run_key)
     units = config.work_units
     agents_out = []
     for agent in config.agents.values():
@@ -60,7 +64,7 @@ def status_matrix(config: RoadmapConfig, store: Store) -> dict:
          "total": len(config.weeks[w].work_units)}
         for w in sorted(config.weeks)
     ]
-    return {"agents": agents_out, "weeks": weeks_out}
+    return {"run_key": run_key, "agents": agents_out, "weeks": weeks_out}
 
 
 ICONS = {"ACTIVE": "🟢", "WAITING": "🟡", "BLOCKED": "🔴", "STANDBY": "⚪"}
@@ -73,7 +77,8 @@ def render_matrix(matrix: dict) -> str:
         return "│" + "│".join(f" {str(c)[:w - 2]:<{w - 2}} " for c, w in zip(cells, widths, strict=True)) + "│"
     def rule(left, mid, right):
         return left + mid.join("─" * w for w in widths) + right
-    lines = ["AGENT STATUS MATRIX", rule("┌", "┬", "┐"), row(("Agent", "Status", "Progress", "Current Task")),
+    title = "AGENT STATUS MATRIX" + (f"  (run {matrix['run_key']})" if matrix.get("run_key") else "  (no run yet: seed baselines)")
+    lines = [title, rule("┌", "┬", "┐"), row(("Agent", "Status", "Progress", "Current Task")),
              rule("├", "┼", "┤")]
     for a in matrix["agents"]:
         lines.append(row((a["short_name"], f"{ICONS[a['status']]} {a['status']}", f"{a['progress']}%", a["current_task"])))

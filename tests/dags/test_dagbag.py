@@ -9,6 +9,9 @@ import pytest
 from airflow.providers.standard.operators.hitl import HITLOperator
 
 from castmatch.config import load_roadmap
+from castmatch.operators.agent import AgentOperator
+from castmatch.operators.roadmap import WeekCheckSensor
+from castmatch.operators.week import WeekCompleteOperator
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,6 +22,15 @@ def dagbag(monkeypatch=None, roadmap: Path | None = None):
     if roadmap is not None:
         monkeypatch.setenv("CASTMATCH_ROADMAP_DIR", str(roadmap))
     return DagBag(str(ROOT / "dags"))
+
+
+def _judges():
+    from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+
+    return (WeekCompleteOperator, WeekCheckSensor, TriggerDagRunOperator)
+
+
+JUDGES = _judges()
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +78,11 @@ class TestDagBag:
                     assert task.retries == 0 and task.response_timeout, f"{dag_id}.{task.task_id}"
                     assert task.defaults in (["Reject"], ["Keep NO-GO"]), f"{dag_id}.{task.task_id}"  # the veto / NO-GO stands
                     continue
+                if isinstance(task, JUDGES):
+                    # a verdict on what happened is not retried: retrying a re-trigger would reset the week's run,
+                    # and a week_complete or check_week failure is the answer, not a glitch
+                    assert task.retries == 0, f"{dag_id}.{task.task_id}"
+                    continue
                 assert task.retries >= 2, f"{dag_id}.{task.task_id} retries={task.retries}"
 
     def test_week_dags_are_tagged_with_their_phase(self, bag):
@@ -85,7 +102,18 @@ class TestDagBag:
                 [u.id for u in spec.work_units] + [f"gate_{g.id}" for g in gates]
                 + [f"{k}_{g.id}" for g in vetoing for k in ("override", "release")]
                 + [f"{k}_{p}" for p in points
-                   for k in ("decide", "go", "no_go", "review_no_go", "no_go_kept", "no_go_overturned")])
+                   for k in ("decide", "go", "no_go", "review_no_go", "no_go_kept", "no_go_overturned")]
+                + ["week_complete"])
+            # the last task judges the whole week, once every other task is done
+            # (directly after every task but those that skip their direct downstream: branches, approvals)
+            complete = dag.get_task("week_complete")
+            skippers = {t.task_id for t in dag.tasks if getattr(t, "inherits_from_skipmixin", False)}
+            assert skippers == {f"decide_{p}" for p in points} | {f"review_no_go_{p}" for p in points} | {
+                f"override_{g.id}" for g in vetoing}
+            assert complete.trigger_rule == "all_done"
+            assert complete.upstream_task_ids == set(dag.task_ids) - {"week_complete"} - skippers
+            # the clock is chosen per run (the roadmap passes its own)
+            assert dag.params["clock"] in ("real", "compressed") and "roadmap_run_id" in dag.params
             for g in vetoing:  # the guarded work waits for the gate to pass or a person to override its veto
                 assert dag.get_task(f"override_{g.id}").upstream_task_ids == {f"gate_{g.id}"}
                 assert dag.get_task(f"override_{g.id}").trigger_rule == "all_failed"
@@ -103,15 +131,25 @@ class TestDagBag:
                 guarded = {f"release_{g.id}" if g.veto else f"gate_{g.id}" for g in gates if unit.id in g.blocks}
                 assert dag.get_task(unit.id).upstream_task_ids == same_week | chained | guarded, unit.id
                 assert dag.get_task(unit.id).priority_weight == unit.priority.weight
+                assert dag.get_task(unit.id).pool == config.agent_pool[0] == "castmatch_agents"
+            assert not [t.task_id for t in dag.tasks if t.pool == config.agent_pool[0]
+                        and not isinstance(t, AgentOperator)]  # the pool caps agent calls only
 
-    def test_roadmap_runs_the_weeks_in_order_and_honours_decisions(self, bag):
+    def test_roadmap_runs_the_weeks_in_order_and_judges_each(self, bag):
         dag = bag.dags["castmatch_roadmap"]
         decided = {p.week for p in load_roadmap().gates.decision_points}
         assert decided == {1, 2, 4, 8, 12}
-        for week in range(2, 13):
-            before = f"decisions_week_{week - 1:02d}" if week - 1 in decided else f"run_week_{week - 1:02d}"
-            assert before in dag.get_task(f"wait_week_{week:02d}").upstream_task_ids
-            assert dag.get_task(f"run_week_{week:02d}").trigger_dag_id == f"castmatch_week_{week:02d}"
+        assert dag.get_task("wait_week_01").upstream_task_ids == {"start_run"}
+        for week in range(1, 13):
+            wait, run, check = (dag.get_task(f"{k}_week_{week:02d}") for k in ("wait", "run", "check"))
+            if week > 1:
+                assert wait.upstream_task_ids == {f"check_week_{week - 1:02d}"}
+            assert run.upstream_task_ids == {wait.task_id} and check.upstream_task_ids == {run.task_id}
+            assert run.trigger_dag_id == f"castmatch_week_{week:02d}"
+            # the run's clock travels to the week; a failed week (e.g. NO-GO) is judged by check_week
+            assert run.conf == {"roadmap_run_id": "{{ run_id }}", "clock": "{{ params.clock }}"}
+            assert set(run.allowed_states) == {"success", "failed"} and run.failed_states == []
+            assert check.trigger_rule == "all_done"
 
 
 class TestBrokenWeekFile:
@@ -152,5 +190,6 @@ class TestGateTasks:
         assert gate.mode == "reschedule"
         assert {"verify_postgresql_stability", "fix_redis_connection", "restart_configure_containers"} <= gate.upstream_task_ids
         infra = next(g for g in config.all_gates if g.id == "infrastructure_gate")
-        assert gate.downstream_task_ids == {"override_infrastructure_gate", "release_infrastructure_gate"}
+        assert gate.downstream_task_ids == {"override_infrastructure_gate", "release_infrastructure_gate",
+                                            "week_complete"}
         assert set(infra.blocks) <= dag.get_task("release_infrastructure_gate").downstream_task_ids

@@ -13,7 +13,7 @@ from castmatch.overrides import NOBODY, record_gate_answer, record_no_go_answer
 from castmatch.store import Store
 
 AT = dt.datetime(2026, 11, 26, 9, 30, tzinfo=dt.UTC)
-RUN = {"run_key": "roadmap:r1", "dag_id": "castmatch_week_01", "run_id": "r1"}
+RUN = {"run_key": "castmatch:roadmap:r1", "dag_id": "castmatch_week_01", "run_id": "r1"}
 
 
 def answered(option: str, reason: str = "", user: str | None = "priya") -> dict:
@@ -34,7 +34,8 @@ def vetoed(pg_url, config):
     store.save_gate_result(run_key=RUN["run_key"], gate_id=gate.id, status="VETOED", blocked_units=list(gate.blocks),
                            criteria=[{"id": "containers_running_stable", "text": "All containers running stable",
                                       "kind": "probe", "ok": False, "reason": "redis: connection refused"}],
-                           reason="containers_running_stable: redis: connection refused")
+                           reason="containers_running_stable: redis: connection refused",
+                           decided_by="castmatch-orchestrator")
     return store, gate
 
 
@@ -42,7 +43,7 @@ class TestVetoOverride:
     def test_approve_records_overridden_with_who_when_why_and_the_veto(self, config, vetoed):
         store, gate = vetoed
         record_gate_answer(store, gate, answered("Approve", "fallback live"), approved=True, **RUN)
-        row = next(g for g in gates_report(config, store)["gates"] if g["id"] == gate.id)
+        row = next(g for g in gates_report(config, store, RUN["run_key"])["gates"] if g["id"] == gate.id)
         assert row["status"] == "OVERRIDDEN" and row["decided_by"] == "priya" and row["blocked_units"] == []
         assert row["reason"] == "veto overridden by priya: fallback live (veto: containers_running_stable: redis: connection refused)"
         assert row["criteria"][0]["reason"] == "redis: connection refused"  # what was judged is kept
@@ -53,8 +54,8 @@ class TestVetoOverride:
     def test_no_answer_in_time_upholds_the_veto_and_names_nobody(self, config, vetoed):
         store, gate = vetoed
         record_gate_answer(store, gate, answered("Reject", user=None), approved=False, **RUN)
-        row = next(g for g in gates_report(config, store)["gates"] if g["id"] == gate.id)
-        assert row["status"] == "VETOED" and row["decided_by"] == "castmatch"
+        row = next(g for g in gates_report(config, store, RUN["run_key"])["gates"] if g["id"] == gate.id)
+        assert row["status"] == "VETOED" and row["decided_by"] == "castmatch-orchestrator"
         (event,) = store.events("gate_veto_upheld")
         assert event["data"]["by"] == NOBODY and event["data"]["reason"] == "(no reason given)"
         assert event["message"].endswith("veto upheld: nobody answered within the response window")
@@ -66,7 +67,7 @@ class TestNoGoReview:
         store = Store(pg_url)
         point = next(d for d in config.gates.decision_points if d.id == "day14_check")
         store.save_decision(run_key=RUN["run_key"], decision_point=point.id, week=point.week, decision="NO_GO",
-                            decided_by="castmatch", reason="KPIs failed: beta_users (missing)",
+                            decided_by="castmatch-orchestrator", reason="KPIs failed: beta_users (missing)",
                             gates={"chat_interface_gate": "PASSED"}, kpis_ok=False)
         record_no_go_answer(store, point, answered("Overturn to GO", "beta list signed"), overturned=True, **RUN)
         (decision,) = store.decisions(RUN["run_key"])  # upserted per run and point: one row
@@ -79,10 +80,10 @@ class TestNoGoReview:
         store = Store(pg_url)
         point = next(d for d in config.gates.decision_points if d.id == "day7_check")
         store.save_decision(run_key=RUN["run_key"], decision_point=point.id, week=point.week, decision="NO_GO",
-                            decided_by="castmatch", reason="gates not passed", gates={}, kpis_ok=True)
+                            decided_by="castmatch-orchestrator", reason="gates not passed", gates={}, kpis_ok=True)
         record_no_go_answer(store, point, answered("Keep NO-GO", user=None), overturned=False, **RUN)
         (decision,) = store.decisions(RUN["run_key"])
-        assert decision["decision"] == "NO_GO" and decision["decided_by"] == "castmatch"
+        assert decision["decision"] == "NO_GO" and decision["decided_by"] == "castmatch-orchestrator"
         assert [e["data"]["by"] for e in store.events("no_go_upheld")] == [NOBODY]
 
 

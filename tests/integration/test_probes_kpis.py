@@ -125,22 +125,37 @@ class TestHttpAndLlmProbes:
         secret = Probe(id="platform_health", name="h", kind="http", url="http://ops:s3cret@127.0.0.1/health")
         assert "s3cret" not in run_probe(secret, store=None)["detail"]
 
-    def test_llm_offline_backend_answers_without_network(self, config, store, monkeypatch):
+    def test_llm_offline_backend_checks_nothing_and_says_so(self, config, store, monkeypatch):
         monkeypatch.setenv("CASTMATCH_LLM", "offline")
         sample = run_probe(probe(config, "claude"), store=store)
-        assert sample["ok"] and sample["detail"] == "backend offline: answers without the network"
+        assert (sample["status"], sample["ok"]) == ("offline", False)
+        assert sample["detail"] == "backend offline: not checked against Claude (no request sent)"
+        assert store.llm_calls() == []  # nothing was sent, nothing booked
 
-    def test_llm_live_needs_a_key_and_a_reachable_host(self, config, health_server, monkeypatch):
+    def test_llm_live_sends_one_minimal_query_booked_in_the_ledger(self, config, store, anthropic_conn, monkeypatch):
         claude = probe(config, "claude")
         monkeypatch.setenv("CASTMATCH_LLM", "live")
-        monkeypatch.setenv("AIRFLOW_CONN_ANTHROPIC_DEFAULT", json.dumps(
-            {"conn_type": "anthropic", "password": "sk-test", "host": health_server}))
-        assert run_probe(claude, store=None)["ok"]
+        sample = run_probe(claude, store=store, config=config, run_key="castmatch:roadmap:r1")
+        assert sample["status"] == "ok" and "Claude answered a 1-token query on claude-sonnet-4-5" in sample["detail"]
+        [request] = anthropic_conn.requests
+        assert request.path == "/v1/messages" and request.body["max_tokens"] == 1
+        [call] = store.llm_calls()
+        assert (call["purpose"], call["backend"], call["outcome"], call["run_key"], call["roadmap_id"]) == (
+            "probe", "live", "ok", "castmatch:roadmap:r1", "castmatch")
+        assert call["input_tokens"] > 0 and call["cost_usd"] > 0
+
+    def test_llm_live_failures_are_failed_samples_without_the_key(self, config, store, anthropic_conn, monkeypatch):
+        claude = probe(config, "claude")
+        monkeypatch.setenv("CASTMATCH_LLM", "live")
+        anthropic_conn.enqueue("401")
+        refused = run_probe(claude, store=store, config=config)
+        assert refused["status"] == "failed" and "did not answer a 1-token query: AuthenticationError (401)" in refused["detail"]
+        assert anthropic_conn.api_key not in refused["detail"]
+        assert [c["outcome"] for c in store.llm_calls()] == ["error"]  # the failed attempt is booked too
         monkeypatch.setenv("AIRFLOW_CONN_ANTHROPIC_DEFAULT", json.dumps(
             {"conn_type": "anthropic", "password": "sk-test", "host": "http://127.0.0.1:1"}))
-        dead = run_probe(claude, store=None)
-        assert not dead["ok"] and "127.0.0.1:1 does not accept connections" in dead["detail"]
-        assert "sk-test" not in dead["detail"]
+        dead = run_probe(claude, store=None, config=config)
+        assert dead["status"] == "failed" and "APIConnectionError" in dead["detail"] and "sk-test" not in dead["detail"]
         monkeypatch.setenv("AIRFLOW_CONN_ANTHROPIC_DEFAULT", json.dumps({"conn_type": "anthropic"}))
         assert "has no API key" in run_probe(claude, store=None)["detail"]
 
@@ -196,19 +211,25 @@ class TestKpiSources:
         latest = store.latest_kpi_values()
         assert latest["test_coverage"]["value"] == pytest.approx(93.4) and latest["test_coverage"]["run_id"] == "r1"
 
-    def test_llm_audit_from_the_ledger(self, config, store, tmp_path):
+    def test_llm_audit_from_the_runs_agent_calls(self, config, store, tmp_path):
         response = kpi(config, "api_response_time")
-        assert collect_kpi(response, config, store, base_dir=tmp_path)["status"] == "missing"
+        run = "castmatch:roadmap:r1"
+        assert collect_kpi(response, config, store, base_dir=tmp_path, run_key=run)["status"] == "missing"
         for attempt, (ms, outcome) in enumerate([(1200, "ok"), (1800, "ok"), (30_000, "error")], start=1):
             store.record_llm_call(attempt=attempt, model="claude-sonnet-4-5", backend="live", request_hash=f"h{attempt}",
-                                  latency_ms=ms, outcome=outcome, agent_id="ai-ml-developer", week=1)
-        store.record_llm_call(attempt=1, model="m", backend="offline", request_hash="o", outcome="ok")
-        sample = collect_kpi(response, config, store, base_dir=tmp_path)
+                                  latency_ms=ms, outcome=outcome, agent_id="ai-ml-developer", week=1, run_key=run)
+        store.record_llm_call(attempt=1, model="m", backend="offline", request_hash="o", outcome="ok", run_key=run)
+        # a probe's 1-token query and another run's calls are not this run's conversations
+        store.record_llm_call(attempt=1, model="m", backend="live", request_hash="p", outcome="ok", latency_ms=90,
+                              purpose="probe", run_key=run)
+        store.record_llm_call(attempt=1, model="m", backend="live", request_hash="x", outcome="ok", latency_ms=9000,
+                              run_key="castmatch:roadmap:other")
+        sample = collect_kpi(response, config, store, base_dir=tmp_path, run_key=run)
         assert (sample["status"], sample["value"]) == ("ok", pytest.approx(1.5))
-        assert sample["source"] == "llm_audit:avg_latency_s (cm_llm_calls)"
+        assert sample["source"] == "llm_audit:avg_latency_s (cm_llm_calls)" and sample["run_key"] == run
         success = kpi(config, "api_response_time").model_copy(
             update={"source": KpiSource(kind="llm_audit", metric="conversation_success_rate")})
-        assert collect_kpi(success, config, store, base_dir=tmp_path)["value"] == pytest.approx(200 / 3)
+        assert collect_kpi(success, config, store, base_dir=tmp_path, run_key=run)["value"] == pytest.approx(200 / 3)
 
     def test_sql_on_the_configured_connection(self, config, store, pg_url, tmp_path, monkeypatch):
         beta, per_day = kpi(config, "beta_users_engaged"), kpi(config, "conversations_per_day")
@@ -236,19 +257,35 @@ class TestKpiSources:
         assert sample["status"] == "missing" and "read-only transaction" in sample["detail"]
         assert "pwned" not in sa.inspect(get_engine(pg_url)).get_table_names()
 
-    def test_memory_round_trip_through_redis(self, config, store, redis_prefix, tmp_path, monkeypatch):
-        import redis
+    def test_memory_accuracy_compares_the_runs_artefacts_with_agent_memory(self, config, store, redis_prefix,
+                                                                             tmp_path, monkeypatch):
+        from castmatch.memory import agent_memory
 
-        memory = kpi(config, "memory_accuracy")
-        monkeypatch.delenv("AIRFLOW_CONN_CASTMATCH_REDIS", raising=False)
-        sample = collect_kpi(memory, config, store, base_dir=tmp_path)  # via $CASTMATCH_REDIS_URL
-        assert (sample["status"], sample["value"]) == ("ok", 100.0)
-        assert sample["detail"] == "20 of 20 context items read back intact via CASTMATCH_REDIS_URL"
-        assert not list(redis.Redis.from_url("redis://127.0.0.1:6379/0").scan_iter(f"{redis_prefix}:*"))
-        monkeypatch.setenv("AIRFLOW_CONN_CASTMATCH_REDIS", DEAD_REDIS)
-        dead = collect_kpi(memory, config, store, base_dir=tmp_path)
+        memory_kpi, run = kpi(config, "memory_accuracy"), "castmatch:roadmap:r1"
+        monkeypatch.delenv("AIRFLOW_CONN_CASTMATCH_REDIS", raising=False)  # via $CASTMATCH_REDIS_URL
+        nothing = collect_kpi(memory_kpi, config, store, base_dir=tmp_path, run_key=run)
+        assert nothing["status"] == "missing" and "no handoff artefacts delivered in this run yet" in nothing["detail"]
+        memory = agent_memory(config)
+        units = ["fix_redis_connection", "restart_configure_containers", "setup_gpu_infrastructure",
+                 "verify_postgresql_stability"]
+        for unit in units:
+            deliverable = {"summary": f"{unit} done", "content": f"how {unit} was done", "status": "done",
+                           "blockers": [], "progress": 100}
+            store.save_deliverable(dag_id="castmatch_week_01", run_key=run, run_id="r1", work_unit_id=unit,
+                                   agent_id="devops-infrastructure-developer", week=1, deliverable=deliverable,
+                                   backend="offline", model="m", try_number=1)
+            if unit != "verify_postgresql_stability":  # one artefact never reached the memory
+                memory.remember(run, unit, agent_id="devops-infrastructure-developer", summary=deliverable["summary"],
+                                content=deliverable["content"])
+        memory.client.hset(memory.key(run, "setup_gpu_infrastructure"), "content", "tampered")  # one corrupted
+        sample = collect_kpi(memory_kpi, config, store, base_dir=tmp_path, run_key=run)
+        assert (sample["status"], sample["value"]) == ("ok", 50.0)
+        assert sample["detail"] == "2 of 4 handoff artefacts of this run recalled intact from agent memory"
+        monkeypatch.setenv("CASTMATCH_REDIS_URL", "redis://127.0.0.1:1/0")
+        dead = collect_kpi(memory_kpi, config, store, base_dir=tmp_path, run_key=run)
         assert (dead["status"], dead["value"]) == ("missing", None)
-        assert "Redis unreachable for the memory check: ConnectionError" in dead["detail"]
+        assert "agent memory (Redis) unreachable: ConnectionError" in dead["detail"]
+        memory.close()
 
 
 class TestKpiValidationStore:
@@ -301,7 +338,7 @@ class TestStableForADay:
     def evaluate(self, config, gate, store, clock=None) -> dict:
         from castmatch.gates import evaluate_gate
 
-        return next(c for c in evaluate_gate(config, gate, store, clock=clock)["criteria"]
+        return next(c for c in evaluate_gate(config, gate, store, run_key="castmatch:roadmap:r1", clock=clock)["criteria"]
                     if c["id"] == "containers_stable_24h")
 
     def test_only_fresh_samples_are_not_a_day_of_history(self, config, store, pg_url, monkeypatch):

@@ -23,13 +23,16 @@ DONE = {"summary": "delivered as specified", "content": "the deliverable content
         "blockers": [], "progress": 100}
 
 
-def keys(unit, agent, run_key="date:x"):
+RUN = "castmatch:roadmap:manual__1"
+
+
+def keys(unit, agent, run_key=RUN):
     return {"dag_id": "castmatch_week_01", "run_key": run_key, "run_id": "r1", "work_unit_id": unit, "agent_id": agent}
 
 
 class TestStatusMatrix:
     def test_empty_store_shows_the_seed_snapshot(self, pg_url):
-        matrix = status_matrix(load_roadmap(), Store(pg_url))
+        matrix = status_matrix(load_roadmap(), Store(pg_url), None)
         got = [(a["id"], a["status"], a["progress"], a["current_task"]) for a in matrix["agents"]]
         assert got == SEED_MATRIX
         assert all(w["done"] == 0 and w["total"] > 0 for w in matrix["weeks"])
@@ -60,19 +63,29 @@ class TestStatusMatrix:
         # next unit connect_chat_ui_to_claude waits on the conversation service
         assert _agent(config, store, frontend)["status"] == "WAITING"
 
-        week1 = status_matrix(config, store)["weeks"][0]
+        week1 = status_matrix(config, store, RUN)["weeks"][0]
         assert (week1["week"], week1["done"]) == (1, 2)
+
+    def test_a_new_run_starts_from_the_seed_baselines(self, pg_url):
+        config, store = load_roadmap(), Store(pg_url)
+        devops = "devops-infrastructure-developer"
+        store.save_deliverable(**keys("fix_redis_connection", devops), week=1, deliverable=DONE,
+                               backend="offline", model="m", try_number=1)
+        assert _agent(config, store, devops)["progress"] > 70
+        fresh = status_matrix(config, store, "castmatch:roadmap:manual__2")
+        got = [(a["id"], a["status"], a["progress"], a["current_task"]) for a in fresh["agents"]]
+        assert got == SEED_MATRIX and fresh["weeks"][0]["done"] == 0
 
 
 def _agent(config, store, agent_id):
-    return next(a for a in status_matrix(config, store)["agents"] if a["id"] == agent_id)
+    return next(a for a in status_matrix(config, store, RUN)["agents"] if a["id"] == agent_id)
 
 
 class TestChains:
     def test_empty_store_shows_the_seed_chain_statuses(self, pg_url):
         from castmatch.chains import chains_report
 
-        report = chains_report(load_roadmap(), Store(pg_url))
+        report = chains_report(load_roadmap(), Store(pg_url), None)
         assert [c["status"] for c in report] == ["IN PROGRESS", "WAITING", "BLOCKED", "IN PROGRESS", "WAITING", "PENDING"]
         assert [c["group"] for c in report] == ["active"] * 4 + ["pending"] * 2
 
@@ -83,12 +96,12 @@ class TestChains:
         devops = "devops-infrastructure-developer"
         store.save_deliverable(**keys("fix_redis_connection", devops), week=1, deliverable=DONE,
                                backend="offline", model="m", try_number=1)
-        first = next(c for c in chains_report(config, store) if c["id"] == "infrastructure_to_ai_services")
+        first = next(c for c in chains_report(config, store, RUN) if c["id"] == "infrastructure_to_ai_services")
         assert first["status"] == "IN PROGRESS"
         store.unit_failed(**keys("setup_gpu_infrastructure", devops), try_number=3, error="GPU quota")
-        first = next(c for c in chains_report(config, store) if c["id"] == "infrastructure_to_ai_services")
+        first = next(c for c in chains_report(config, store, RUN) if c["id"] == "infrastructure_to_ai_services")
         assert first["status"] == "BLOCKED"
         store.save_deliverable(**keys("setup_gpu_infrastructure", devops), week=1, deliverable=DONE,
                                backend="offline", model="m", try_number=4)
-        first = next(c for c in chains_report(config, store) if c["id"] == "infrastructure_to_ai_services")
+        first = next(c for c in chains_report(config, store, RUN) if c["id"] == "infrastructure_to_ai_services")
         assert first["status"] == "DONE"

@@ -17,7 +17,7 @@ DONE = {"summary": "Redis fixed and documented", "content": "Root cause: pool ex
         "blockers": [], "progress": 100}
 
 
-def keys(run_key="date:2026-01-01", unit="fix_redis_connection"):
+def keys(run_key="castmatch:castmatch_week_01:date:2026-01-01", unit="fix_redis_connection"):
     return {"dag_id": "castmatch_week_01", "run_key": run_key, "run_id": "manual__1", "work_unit_id": unit,
             "agent_id": "devops-infrastructure-developer"}
 
@@ -64,17 +64,24 @@ class TestStore:
         # the event log keeps both tries on purpose
         assert [e["kind"] for e in store.events()] == ["unit_started", "deliverable_done"] * 2
 
-    def test_upstream_prefers_the_same_run_then_the_newest_accepted(self, pg_url):
+    def test_upstream_comes_from_the_same_run_only(self, pg_url):
         store = Store(pg_url)
-        store.save_deliverable(**keys("date:a"), week=1, deliverable={**DONE, "summary": "run a summary"},
+        store.save_deliverable(**keys("castmatch:roadmap:a"), week=1, deliverable={**DONE, "summary": "run a summary"},
                                backend="offline", model="m", try_number=1)
-        store.save_deliverable(**keys("date:b"), week=1, deliverable={**DONE, "summary": "run b summary"},
-                               backend="offline", model="m", try_number=1)
-        store.save_deliverable(**keys("date:c"), week=1, deliverable={**DONE, "status": "blocked",
+        store.save_deliverable(**keys("castmatch:roadmap:c"), week=1, deliverable={**DONE, "status": "blocked",
                                "summary": "run c blocked"}, backend="offline", model="m", try_number=1)
-        assert store.upstream_deliverables(["fix_redis_connection"], run_key="date:a")["fix_redis_connection"]["summary"] == "run a summary"
-        # another run without its own: the newest accepted one, never the blocked one
-        assert store.upstream_deliverables(["fix_redis_connection"], run_key="date:c")["fix_redis_connection"]["summary"] == "run b summary"
+        upstream = store.upstream_deliverables(["fix_redis_connection"], run_key="castmatch:roadmap:a")
+        assert upstream["fix_redis_connection"]["summary"] == "run a summary"
+        # another run never inherits it (a run starts from the baselines), and a blocked one is not upstream
+        assert store.upstream_deliverables(["fix_redis_connection"], run_key="castmatch:roadmap:b") == {}
+        assert store.upstream_deliverables(["fix_redis_connection"], run_key="castmatch:roadmap:c") == {}
+
+    def test_every_row_carries_its_roadmap(self, pg_url):
+        store = Store(pg_url)
+        store.unit_started(**keys("second:roadmap:x"), try_number=1)
+        [run] = store.unit_runs("second:roadmap:x")
+        assert run["roadmap_id"] == "second"
+        assert {e["roadmap_id"] for e in store.events(run_key="second:roadmap:x")} == {"second"}
 
     def test_sync_config_mirrors_agents_and_units_idempotently(self, pg_url):
         store = Store(pg_url)
@@ -84,6 +91,21 @@ class TestStore:
         with store.engine.connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM cm_agents")).scalar() == 11
             assert conn.execute(sa.text("SELECT count(*) FROM cm_work_units")).scalar() == len(config.work_units)
+
+
+class TestSchemaMatchesMigrations:
+    def test_the_migrated_database_is_the_schema_the_code_uses(self, pg_url):
+        """Every table, column, index and constraint of ``store/schema.py`` is made by the migrations."""
+        from alembic.autogenerate import compare_metadata
+        from alembic.migration import MigrationContext
+
+        from castmatch.store.db import upgrade
+        from castmatch.store.schema import metadata
+
+        upgrade(pg_url)
+        with get_engine(pg_url).connect() as conn:
+            context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+            assert compare_metadata(context, metadata) == []
 
 
 class TestHeadRevision:

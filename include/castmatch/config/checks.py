@@ -193,6 +193,11 @@ def _check_gates(config: RoadmapConfig, report) -> None:
                 _unknown(report, file, at + ("reviewers",), crit.reviewers, agents, "agent")
     for i, point in enumerate(gates.decision_points):
         _unknown(report, file, ("decision_points", i, "gates"), point.gates, all_ids, "gate")
+        _unknown(report, file, ("decision_points", i, "kpis"), point.kpis, kpis, "KPI")
+        if config.kpis and not config.kpis_due(point):
+            report(file, ("decision_points", i), f"decision point {point.id!r} validates no KPI (an empty Great "
+                   f"Expectations suite checks nothing): name one in kpis, set a KPI's by_week <= {point.week}, "
+                   "or give one of its gates a kpi criterion")
         if config.week_of_day(point.day) != point.week:
             report(file, ("decision_points", i, "day"), f"day {point.day} is not in week {point.week}")
     _duplicates(report, file, gates.decision_points, ("decision_points",), "decision point")

@@ -189,12 +189,27 @@ class RoadmapConfig:
         return dt.timedelta(minutes=self.operations.update_frequency_minutes if self.operations else 15)
 
     @property
+    def agent_pool(self) -> tuple[str, int]:
+        """(name, slots) of the Airflow pool every agent task runs in: at most that many agents
+        call Claude at once (``llm.yaml`` ``agent_pool`` / ``agent_pool_slots``)."""
+        prefix = self.roadmap.dag_id_prefix if self.roadmap else "roadmap"
+        settings = self.llm or m.LlmSettings()
+        return settings.agent_pool or f"{prefix}_agents", settings.agent_pool_slots
+
+    @property
     def week_numbers(self) -> list[int]:
         """Every week the roadmap has, broken files included (from the phases or file names)."""
         numbers = set(self.week_files)
         if self.roadmap:
             numbers.update(w for p in self.roadmap.phases for w in p.weeks)
         return sorted(numbers)
+
+    def kpis_due(self, point: m.DecisionPoint) -> list[m.Kpi]:
+        """The KPIs validated at decision point ``point``: those due by its week, those it names,
+        and those its gates' criteria name."""
+        named = set(point.kpis) | {k for g in self.all_gates if g.id in point.gates for c in g.criteria for k in c.kpis}
+        return [k for k in (self.kpis.kpis if self.kpis else [])
+                if (k.by_week is not None and k.by_week <= point.week) or k.id in named]
 
     def phase_of_week(self, week: int) -> m.Phase | None:
         for phase in self.roadmap.phases if self.roadmap else []:

@@ -185,9 +185,13 @@ class DecisionPoint(Strict):
     day: int = Field(ge=1)
     week: int = Field(ge=1)
     gates: list[str] = Field(min_length=1)
+    kpis: list[str] = Field(default_factory=list, description="KPIs validated here besides those due by this week")
     go: str
     no_go: str
     no_go_extend_weeks: int = Field(default=1, ge=0)
+    extension_days: float | None = Field(
+        default=None, gt=0, description="Length of one NO-GO extension in roadmap days (default: no_go_extend_weeks weeks)")
+    max_extensions: int = Field(default=2, ge=0, description="NO-GO extensions before the roadmap stops")
 
 
 class KpiSource(Strict):
@@ -231,6 +235,9 @@ class HumanReview(Strict):
 
 class GatesFile(Strict):
     human_review: HumanReview = Field(default_factory=HumanReview)
+    # A criterion the offline backend cannot check (the Claude probe) passes only where offline
+    # runs are accepted (make run); $CASTMATCH_OFFLINE_CHECKS overrides this.
+    offline_checks: Literal["reject", "accept"] = "reject"
     probes: list[Probe] = Field(default_factory=list)
     quality_gates: list[Gate] = Field(default_factory=list)
     success_gates: list[Gate] = Field(default_factory=list)
@@ -375,3 +382,5 @@ class LlmSettings(Strict):
     batch_poll_seconds: float = Field(default=60.0, gt=0, description="How often a deferred batch is polled")
     fallback_to_cache: bool = True
     budgets: Budgets = Budgets()
+    agent_pool: str = Field(default="", description="Airflow pool of the agent tasks (default <dag_id_prefix>_agents)")
+    agent_pool_slots: int = Field(default=4, gt=0, description="Agent work units calling Claude at once")

@@ -126,7 +126,8 @@ def validate_kpis(kpis: Sequence, values: Mapping[str, float | None], *, run_key
                   decision_point: str | None = None, store=None) -> ValidationOutcome:
     """Validate ``values`` ({kpi_id: value or None}) of the config ``kpis`` against their thresholds.
 
-    A KPI absent from ``values``, None or not a finite number fails. The outcome is stored with
+    A KPI absent from ``values``, None or not a finite number fails, and so does an empty list of
+    KPIs (a suite without expectations checks nothing). The outcome is stored with
     ``store.save_kpi_validation`` when a store is given (one per run key and decision point: a
     rerun replaces it) and every result is logged.
     """
@@ -164,7 +165,11 @@ def validate_kpis(kpis: Sequence, values: Mapping[str, float | None], *, run_key
         results.append({"kpi_id": kpi.id, "expectation": expectation, "observed": observed[kpi.id],
                         "threshold": float(kpi.threshold), "comparator": kpi.comparator,
                         "success": not_null and between})
-    success = ge_success and all(r["success"] for r in results)
+    # An empty suite checks nothing: it is never a success.
+    success = bool(results) and ge_success and all(r["success"] for r in results)
+    if not results:
+        log.error("no KPI to validate%s: an empty suite checks nothing, stored as failed",
+                  f" at {decision_point}" if decision_point else "")
     outcome = ValidationOutcome(run_key, decision_point, success, results, time.perf_counter() - started)
 
     for r in results:

@@ -10,22 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from castmatch.probes.checks import (
-    ProbeFailed,
-    describe_error,
-    get_connection,
-    redis_client,
-    redis_client_from_url,
-    redis_prefix,
-    sqlalchemy_engine,
-)
+from castmatch.probes.checks import ProbeFailed, describe_error, get_connection, sqlalchemy_engine
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +24,6 @@ PROBE_WINDOW_HOURS = 24.0
 # no per-message latency, so counting them would make "<2 s average" pass on nothing.
 MEASURED_BACKENDS = ("live", "record")
 LLM_AUDIT_METRICS = ("avg_latency_s", "p95_latency_s", "avg_conversation_response_s", "conversation_success_rate")
-MEMORY_CHECK_ITEMS = 20
 SEVERE = frozenset({"HIGH", "CRITICAL"})
 SQL_TIMEOUT_SECONDS = 30.0
 
@@ -55,6 +44,7 @@ class SourceContext:
     store: Any
     base_dir: Path
     now: Any = None
+    run_key: str | None = None  # the run the KPI is measured for (None: the roadmap as a whole)
 
 
 # ---------------------------------------------------------------------------- pure readers
@@ -139,26 +129,6 @@ def security_findings(path: Path, metric: str = "critical") -> Reading:
     raise KpiMissing(f"{path}: unrecognised security report (expected bandit 'results' or pip-audit 'dependencies')")
 
 
-def memory_round_trip(client, prefix: str, items: int = MEMORY_CHECK_ITEMS) -> Reading:
-    """Write ``items`` context turns of a throw-away conversation, read them back: % preserved
-    (same content, same order)."""
-    key = f"{prefix}:kpi:memory_check:{uuid.uuid4().hex[:12]}"
-    context = [json.dumps({"turn": i, "role": "user" if i % 2 == 0 else "assistant",
-                           "text": f"context item {i}: casting brief for role {i} (lead, age 30-40)"})
-               for i in range(items)]
-    try:
-        pipe = client.pipeline()
-        pipe.rpush(key, *context)
-        pipe.expire(key, 60)
-        pipe.execute()
-        read = [item.decode() for item in client.lrange(key, 0, -1)]
-        client.delete(key)
-    except Exception as exc:
-        raise KpiMissing(f"Redis unreachable for the memory check: {describe_error(exc)}") from None
-    preserved = sum(1 for wrote, got in zip(context, read, strict=False) if wrote == got)
-    return Reading(100.0 * preserved / items, f"{preserved} of {items} context items read back intact")
-
-
 def sql_value(conn_id: str, sql: str) -> Reading:
     """First column of the first row of ``sql`` on connection ``conn_id``, in a read-only transaction."""
     if not sql.strip():
@@ -213,26 +183,42 @@ def _from_probes(kpi, ctx: SourceContext) -> Reading:
 
 
 def _from_llm_audit(kpi, ctx: SourceContext) -> Reading:
-    return llm_audit_metric(ctx.store.llm_calls(), kpi.source.metric)
+    """Agents' own calls only (of the run, or of the roadmap): a probe's or a review's calls are
+    not conversations."""
+    from castmatch.runs import roadmap_id_of
+
+    if ctx.run_key:
+        calls = ctx.store.llm_calls(run_key=ctx.run_key, purpose="agent")
+    else:
+        calls = ctx.store.llm_calls(roadmap_id=roadmap_id_of(ctx.config), purpose="agent")
+    return llm_audit_metric(calls, kpi.source.metric)
 
 
 def _from_memory_check(kpi, ctx: SourceContext) -> Reading:
+    """Context preservation of the agents' memory: the share of the run's delivered handoff
+    artefacts that the memory recalls intact (same summary and content as the long-term store)."""
+    from castmatch.memory import MAX_CONTENT_CHARS, agent_memory, artefact_hash
+
     if kpi.source.metric not in ("", "context_preservation_pct"):
         raise KpiMissing(f"unknown memory_check metric {kpi.source.metric!r} (known: context_preservation_pct)")
-    conn_id = kpi.source.conn_id or "castmatch_redis"
-    try:  # same order as the rate limiter: the Airflow connection, else $CASTMATCH_REDIS_URL
-        client = redis_client(get_connection(conn_id))
-        where = conn_id
-    except ProbeFailed as exc:
-        url = os.environ.get("CASTMATCH_REDIS_URL")
-        if not url:
-            raise KpiMissing(f"no Redis configured: {exc}, and CASTMATCH_REDIS_URL is not set") from None
-        client, where = redis_client_from_url(url), "CASTMATCH_REDIS_URL"
+    if not ctx.run_key:
+        raise KpiMissing("memory accuracy is measured on a run's handoff artefacts, and no run asked")
+    delivered = [d for d in ctx.store.deliverables(run_key=ctx.run_key) if d["status"] == "done"]
+    if not delivered:
+        raise KpiMissing("no handoff artefacts delivered in this run yet")
+    memory = agent_memory(ctx.config)
+    if memory is None:
+        raise KpiMissing("no agent memory: no Redis configured (connection castmatch_redis or CASTMATCH_REDIS_URL)")
     try:
-        reading = memory_round_trip(client, redis_prefix())
+        recalled = memory.recall(ctx.run_key, [d["work_unit_id"] for d in delivered])
+    except Exception as exc:
+        raise KpiMissing(f"agent memory (Redis) unreachable: {describe_error(exc)}") from None
     finally:
-        client.close()
-    return Reading(reading.value, f"{reading.detail} via {where}")
+        memory.close()
+    intact = sum(1 for d in delivered if recalled.get(d["work_unit_id"], {}).get("hash")
+                 == artefact_hash(d["summary"], d["content"][:MAX_CONTENT_CHARS]))
+    return Reading(100.0 * intact / len(delivered),
+                   f"{intact} of {len(delivered)} handoff artefacts of this run recalled intact from agent memory")
 
 
 def _report_path(kpi, ctx: SourceContext) -> Path:
@@ -274,15 +260,16 @@ def describe_source(source, base_dir: Path) -> str:
     if kind == "llm_audit":
         return f"llm_audit:{source.metric} (cm_llm_calls)"
     if kind == "memory_check":
-        return f"memory_check:{source.conn_id or 'castmatch_redis'}"
+        return "memory_check:agent memory (Redis) vs deliverables (store)"
     if kind in ("coverage_report", "security_report"):
         path = Path(source.path)
         return f"{kind}:{path if path.is_absolute() else base_dir / path}"
     return f"sql:{source.conn_id}"
 
 
-def collect_kpi(kpi, config, store, *, base_dir: str | Path, run_id: str | None = None, now=None) -> dict:
-    """Measure ``kpi`` (a config ``Kpi``) now and store the sample.
+def collect_kpi(kpi, config, store, *, base_dir: str | Path, run_key: str | None = None, run_id: str | None = None,
+                now=None) -> dict:
+    """Measure ``kpi`` (a config ``Kpi``) now, for run ``run_key`` of its roadmap, and store the sample.
 
     ``base_dir`` anchors relative report paths (coverage, security). ``now`` moves the probe
     uptime window (tests, the compressed clock). Returns the stored sample: {kpi_id, ts, value,
@@ -292,7 +279,7 @@ def collect_kpi(kpi, config, store, *, base_dir: str | Path, run_id: str | None 
     base = Path(base_dir)
     source = describe_source(kpi.source, base)
     try:
-        reading = COLLECTORS[kpi.source.kind](kpi, SourceContext(config, store, base, now))
+        reading = COLLECTORS[kpi.source.kind](kpi, SourceContext(config, store, base, now, run_key))
         value, status, detail = reading.value, "ok", reading.detail
     except KpiMissing as exc:
         value, status, detail = None, "missing", str(exc)
@@ -302,14 +289,17 @@ def collect_kpi(kpi, config, store, *, base_dir: str | Path, run_id: str | None 
         value, status, detail = None, "missing", f"not a finite number ({value}): {detail}"
     log.log(logging.INFO if status == "ok" else logging.WARNING, "KPI %s = %s (%s) from %s: %s",
             kpi.id, "missing" if value is None else f"{value:g} {kpi.unit}", status, source, detail)
-    return store.record_kpi_sample(kpi_id=kpi.id, value=value, status=status, source=source,
-                                   detail=detail, run_id=run_id)
+    from castmatch.runs import roadmap_id_of
+
+    return store.record_kpi_sample(kpi_id=kpi.id, value=value, status=status, source=source, detail=detail,
+                                   run_key=run_key, roadmap_id=roadmap_id_of(config), run_id=run_id)
 
 
-def collect_kpis(kpis: Iterable, config, store, *, base_dir: str | Path, run_id: str | None = None,
-                 now=None) -> dict[str, dict]:
+def collect_kpis(kpis: Iterable, config, store, *, base_dir: str | Path, run_key: str | None = None,
+                 run_id: str | None = None, now=None) -> dict[str, dict]:
     """``collect_kpi`` for each KPI: {kpi_id: sample}."""
-    return {k.id: collect_kpi(k, config, store, base_dir=base_dir, run_id=run_id, now=now) for k in kpis}
+    return {k.id: collect_kpi(k, config, store, base_dir=base_dir, run_key=run_key, run_id=run_id, now=now)
+            for k in kpis}
 
 
 def sample_values(samples: dict[str, dict]) -> dict[str, float | None]:

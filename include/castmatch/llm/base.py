@@ -17,6 +17,8 @@ class CallContext:
     try_number: int | None = None
     work_unit_id: str | None = None
     week: int | None = None
+    run_key: str | None = None  # the roadmap run the call belongs to (castmatch.runs)
+    purpose: str = "agent"  # agent | review | probe | standup
 
 
 @dataclass

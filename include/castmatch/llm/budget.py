@@ -40,7 +40,7 @@ class Scope:
 
 
 class BudgetGuard:
-    """Checks the roadmap, week and agent budgets before a call, against the audit ledger.
+    """Checks the roadmap, week and agent budgets of a run before a call, against the audit ledger.
 
     The worst case of the call (its input estimate plus ``max_tokens`` of output) must fit in
     every budget. Over budget: ``downgrade`` switches to the cheaper model (checked again),
@@ -51,17 +51,17 @@ class BudgetGuard:
         self.settings = settings
         self.store = store
 
-    def _scopes(self, agent_id: str, week: int | None) -> list[Scope]:
+    def _scopes(self, run_key: str | None, agent_id: str, week: int | None) -> list[Scope]:
         b = self.settings.budgets
         scopes = []
-        usd, tokens = self.store.llm_spend()
+        usd, tokens = self.store.llm_spend(run_key=run_key)
         scopes.append(Scope("roadmap", b.roadmap.usd, b.roadmap.tokens, usd, tokens))
         if week is not None:
             limit = b.weeks.get(week, b.per_week)
-            usd, tokens = self.store.llm_spend(week=week)
+            usd, tokens = self.store.llm_spend(run_key=run_key, week=week)
             scopes.append(Scope(f"week {week}", limit.usd, limit.tokens, usd, tokens))
         limit = b.agents.get(agent_id, b.per_agent)
-        usd, tokens = self.store.llm_spend(agent_id=agent_id)
+        usd, tokens = self.store.llm_spend(run_key=run_key, agent_id=agent_id)
         scopes.append(Scope(f"agent {agent_id}", limit.usd, limit.tokens, usd, tokens))
         return scopes
 
@@ -74,9 +74,11 @@ class BudgetGuard:
                 return f"{s.name} budget {s.tokens} tokens: spent {s.spent_tokens}, this call up to {input_tokens + max_tokens}"
         return None
 
-    def check(self, *, agent_id: str, week: int | None, model: str, input_tokens: int, max_tokens: int) -> str:
-        """The model to call with (``model`` or the downgrade); raises ``BudgetExceeded``."""
-        scopes = self._scopes(agent_id, week)
+    def check(self, *, agent_id: str, week: int | None, model: str, input_tokens: int, max_tokens: int,
+              run_key: str | None = None) -> str:
+        """The model to call with (``model`` or the downgrade); raises ``BudgetExceeded``. The
+        budgets are those of the run ``run_key`` (a roadmap run is one program)."""
+        scopes = self._scopes(run_key, agent_id, week)
         reason = self._overrun(scopes, model, input_tokens, max_tokens)
         if reason is None:
             return model

@@ -141,7 +141,7 @@ class ClaudeBackend:
         est = estimate_tokens(request.system_prefix, request.user_message) + 400  # + tool schema
         model = request.model
         if self.name != "replay":
-            model = self.budget.check(agent_id=request.agent_id, week=context.week, model=model,
+            model = self.budget.check(run_key=context.run_key, agent_id=request.agent_id, week=context.week, model=model,
                                       input_tokens=est, max_tokens=self.settings.max_tokens)
         messages: list[dict] = [{"role": "user", "content": request.user_message}]
         usage = dict.fromkeys(USAGE_KINDS, 0)
@@ -277,6 +277,7 @@ class ClaudeBackend:
     def _audit(self, context: CallContext, request, model, digest, attempt, latency, usage, outcome, exc,
                backend: str | None = None) -> None:
         row = {
+            "run_key": context.run_key, "purpose": context.purpose,
             "dag_id": context.dag_id, "run_id": context.run_id, "task_id": context.task_id,
             "try_number": context.try_number, "attempt": attempt, "agent_id": request.agent_id,
             "work_unit_id": context.work_unit_id or request.work_unit_id, "week": context.week,

@@ -49,8 +49,11 @@ class AgentRequest:
 
 
 def _quote(text: str) -> str:
-    # Neutralise anything that could close the data block early.
-    return text.replace("</upstream", "&lt;/upstream").replace("<upstream", "&lt;upstream")
+    # Neutralise anything that could open or close a data block early (upstream, deliverable and
+    # chain handoff elements alike).
+    for tag in ("upstream", "deliverable", "chain_handoff"):
+        text = text.replace(f"</{tag}", f"&lt;/{tag}").replace(f"<{tag}", f"&lt;{tag}")
+    return text
 
 
 def system_prefix(config, agent) -> str:
@@ -83,7 +86,10 @@ def system_prefix(config, agent) -> str:
         "Your assignments across the roadmap:\n" + mine,
         DATA_RULE,
         "Answer by calling the submit_deliverable tool once. Set status to 'done' only when every "
-        "acceptance criterion is met; otherwise 'blocked' with the blockers listed.",
+        "acceptance criterion is met; otherwise 'blocked' with the blockers listed. End the content with an "
+        "'Acceptance criteria' section, one line per criterion: '- [x] <criterion> — evidence: <what in this "
+        "deliverable shows it is met>' (or '- [ ] <criterion>' and what is missing). Enforcers check the "
+        "evidence, not the tick.",
     ] if part)
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 import uuid
 from dataclasses import dataclass
+
+from castmatch.shared_redis import redis_prefix, redis_url
 
 log = logging.getLogger(__name__)
 
@@ -78,25 +79,6 @@ class Limit:
     output_tokens: int
 
 
-def redis_url() -> str | None:
-    """The Redis of the rate limiter: Airflow connection ``castmatch_redis``, else
-    ``$CASTMATCH_REDIS_URL``; None when neither is configured."""
-    url = os.environ.get("CASTMATCH_REDIS_URL")
-    try:
-        from airflow.sdk import BaseHook
-
-        conn = BaseHook.get_connection("castmatch_redis")
-        db = (conn.extra_dejson or {}).get("db", 0)
-        auth = f":{conn.password}@" if conn.password else ""
-        return f"redis://{auth}{conn.host or '127.0.0.1'}:{conn.port or 6379}/{db}"
-    except Exception:  # no Airflow context or no such connection
-        return url
-
-
-def key_prefix() -> str:
-    return os.environ.get("CASTMATCH_REDIS_PREFIX", "castmatch")
-
-
 class RedisRateLimiter:
     """``acquire`` blocks (or awaits) until a call of ``model`` fits every limit in the window."""
 
@@ -104,7 +86,7 @@ class RedisRateLimiter:
         self.url = url
         self.limits = limits
         self.window = window_seconds
-        self.prefix = prefix or key_prefix()
+        self.prefix = prefix or redis_prefix()
         self._sync = None
         self._async: dict[int, object] = {}
 
@@ -186,8 +168,9 @@ class RedisRateLimiter:
             await client.aclose()
 
 
-def limiter_from_settings(settings) -> RedisRateLimiter | None:
-    """The shared limiter for the LLM settings; None (with a warning) when no Redis is configured."""
+def limiter_from_settings(settings, roadmap_id: str | None = None) -> RedisRateLimiter | None:
+    """The limiter for the LLM settings, shared by every process of the roadmap ``roadmap_id``
+    (its keys carry the roadmap's id); None (with a warning) when no Redis is configured."""
     url = redis_url()
     if not url:
         log.warning("no Redis configured (connection castmatch_redis / CASTMATCH_REDIS_URL): LLM calls are not rate limited")
@@ -196,4 +179,5 @@ def limiter_from_settings(settings) -> RedisRateLimiter | None:
         model: Limit(rl.requests_per_minute, rl.input_tokens_per_minute, rl.output_tokens_per_minute)
         for model, rl in settings.rate_limits.items()
     }
-    return RedisRateLimiter(url, limits, window_seconds=settings.rate_limit_window_seconds)
+    return RedisRateLimiter(url, limits, window_seconds=settings.rate_limit_window_seconds,
+                            prefix=redis_prefix(roadmap_id))

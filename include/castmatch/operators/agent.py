@@ -8,26 +8,23 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 
-def run_key_of(context) -> str:
-    """The run a work unit's result belongs to: the roadmap run that triggered this week, else the
-    week run's logical date, else its run id. Rerunning the same run replaces its results."""
-    roadmap_run = (context.get("params") or {}).get("roadmap_run_id")
-    if roadmap_run:
-        return f"roadmap:{roadmap_run}"
-    logical_date = context.get("logical_date")
-    if logical_date is not None:
-        return f"date:{logical_date.isoformat()}"
-    return f"run:{context['ti'].run_id}"
+def scope_of(context, roadmap_dir: str | None):
+    """The roadmap config and the run (``castmatch.runs.RunScope``) a task belongs to."""
+    from castmatch.config import load_roadmap_cached
+    from castmatch.runs import run_scope
+
+    config = load_roadmap_cached(roadmap_dir)
+    return config, run_scope(context, config)
 
 
 class AgentOperator(BaseOperator):
     """Run work unit ``work_unit_id`` of the roadmap in ``roadmap_dir`` through its lead agent.
 
     The agent gets its role, the work unit with its acceptance criteria and the upstream
-    deliverables (quoted as data); the answer is validated against the deliverable schema and
-    upserted per (DAG run, work unit), so retries and manual reruns never duplicate it.
-    A ``blocked`` answer is stored and fails the task without retries: nothing downstream runs
-    on work that is not done.
+    deliverables of the same run (recalled from the agents' memory, else the store; quoted as
+    data); the answer is validated against the deliverable schema and upserted per (run, work
+    unit), so retries and manual reruns never duplicate it. A ``blocked`` answer is stored and
+    fails the task without retries: nothing downstream runs on work that is not done.
     """
 
     template_fields: Sequence[str] = ("work_unit_id",)
@@ -43,14 +40,15 @@ class AgentOperator(BaseOperator):
         from airflow.sdk.exceptions import AirflowFailException
 
         from castmatch.chains import chain_artifacts
-        from castmatch.config import load_roadmap_cached
         from castmatch.llm.backends import get_backend
         from castmatch.llm.base import CallContext
         from castmatch.llm.errors import BudgetExceeded, LLMPermanentError, MalformedAnswer
         from castmatch.llm.prompt import build_request
+        from castmatch.memory import agent_memory, recall_upstream
+        from castmatch.runs import register
         from castmatch.store import Store
 
-        config = load_roadmap_cached(self.roadmap_dir)
+        config, scope = scope_of(context, self.roadmap_dir)
         config.raise_for_issues(self.week)
         unit = config.work_units.get(self.work_unit_id)
         if unit is None:
@@ -58,23 +56,26 @@ class AgentOperator(BaseOperator):
 
         ti = context["ti"]
         dag_id, run_id, try_number = ti.dag_id, ti.run_id, ti.try_number
-        run_key = run_key_of(context)
+        run_key = scope.run_key
         agent_id = unit.agents[0]
         keys = {"dag_id": dag_id, "run_key": run_key, "run_id": run_id, "work_unit_id": unit.id, "agent_id": agent_id}
 
         store = Store()
+        register(store, scope, context)
         store.sync_config(config, unit_ids=[unit.id])
         store.unit_started(**keys, try_number=try_number)
         call = CallContext(dag_id=dag_id, run_id=run_id, task_id=ti.task_id, try_number=try_number,
-                           work_unit_id=unit.id, week=self.week)
+                           work_unit_id=unit.id, week=self.week, run_key=run_key)
+        memory = agent_memory(config)
         try:
-            upstream = store.upstream_deliverables(unit.depends_on, run_key=run_key)
+            upstream, from_store = recall_upstream(memory, store, list(unit.depends_on), run_key=run_key)
             handoffs = chain_artifacts(config, store, unit.id, run_key=run_key)
             request = build_request(config, unit, upstream, week=self.week, handoffs=handoffs)
             backend = get_backend(config, store, context=call)
             self.log.info(
-                "work unit %s: agent %s, backend %s, model %s, %d upstream deliverable(s), try %d",
-                unit.id, agent_id, backend.name, request.model, len(request.upstream), try_number,
+                "work unit %s (run %s): agent %s, backend %s, model %s, %d upstream deliverable(s) "
+                "(%d from agent memory), try %d", unit.id, run_key, agent_id, backend.name, request.model,
+                len(request.upstream), len(request.upstream) - len(from_store), try_number,
             )
             result = backend.generate(request)
         except MalformedAnswer as exc:
@@ -82,7 +83,7 @@ class AgentOperator(BaseOperator):
             raise AirflowFailException(f"{unit.id}: needs review: {exc}") from exc
         except BudgetExceeded as exc:
             store.unit_failed(**keys, try_number=try_number, error=str(exc), state="budget_exceeded")
-            store.record_event("escalation", f"{unit.id}: {exc}", dag_id=dag_id, run_id=run_id,
+            store.record_event("escalation", f"{unit.id}: {exc}", run_key=run_key, dag_id=dag_id, run_id=run_id,
                                work_unit_id=unit.id, agent_id=agent_id, data={"level": 3, "reason": "budget"})
             raise AirflowFailException(f"{unit.id}: {exc}") from exc
         except LLMPermanentError as exc:
@@ -91,8 +92,9 @@ class AgentOperator(BaseOperator):
         except Exception as exc:
             store.unit_failed(**keys, try_number=try_number, error=f"{type(exc).__name__}: {exc}")
             if try_number > ti.max_tries:  # no Airflow retry left: the seed's escalation takes over
-                store.record_event("escalation", f"{unit.id}: {exc}", dag_id=dag_id, run_id=run_id,
-                                   work_unit_id=unit.id, agent_id=agent_id, data={"level": 1, "reason": type(exc).__name__})
+                store.record_event("escalation", f"{unit.id}: {exc}", run_key=run_key, dag_id=dag_id, run_id=run_id,
+                                   work_unit_id=unit.id, agent_id=agent_id,
+                                   data={"level": 1, "reason": type(exc).__name__})
             raise
 
         deliverable = result.deliverable.model_dump()
@@ -100,9 +102,27 @@ class AgentOperator(BaseOperator):
             **keys, week=self.week, deliverable=deliverable,
             backend=result.backend, model=result.model, try_number=try_number,
         )
+        self._remember(memory, run_key, unit.id, agent_id, deliverable)
         self.log.info("work unit %s: %s (%s backend, %s) - %s", unit.id, deliverable["status"], result.backend,
                       result.model, deliverable["summary"][:200])
         if deliverable["status"] != "done":
             raise AirflowFailException(f"{unit.id} is blocked: {'; '.join(deliverable['blockers']) or 'no reason given'}")
+        for asset in self.outlets:  # the chain DAGs this unit triggers learn which run delivered
+            context["outlet_events"][asset].extra["run_key"] = run_key
         return {"work_unit": unit.id, "agent": agent_id, "status": deliverable["status"],
                 "backend": result.backend, "model": result.model, "summary": deliverable["summary"]}
+
+    def _remember(self, memory, run_key: str, unit_id: str, agent_id: str, deliverable: dict) -> None:
+        """Keep a delivered artefact in the agents' memory for the units that build on it. The
+        deliverable is already stored for good: a memory failure is logged, never fatal."""
+        if memory is None:
+            self.log.warning("no agent memory (no Redis configured): %s is kept in the long-term store only", unit_id)
+            return
+        try:
+            if deliverable["status"] == "done":
+                memory.remember(run_key, unit_id, agent_id=agent_id, summary=deliverable["summary"],
+                                content=deliverable["content"])
+        except Exception as exc:
+            self.log.warning("agent memory unavailable (%s): %s is kept in the long-term store only", exc, unit_id)
+        finally:
+            memory.close()

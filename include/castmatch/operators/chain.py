@@ -30,16 +30,29 @@ class ChainHandoffOperator(BaseOperator):
         chain = next((c for c in config.operations.chains if c.id == self.chain_id), None)
         if chain is None:
             raise AirflowFailException(f"chain {self.chain_id!r} is not in {config.directory}/operations.yaml")
+        run_key = self._run_key(context)
+        if run_key is None:
+            raise AirflowFailException(f"chain {chain.id}: no triggering asset event names its run (run_key)")
         store = Store()
-        status = next(c for c in chains_report(config, store) if c["id"] == self.chain_id)
+        status = next(c for c in chains_report(config, store, run_key) if c["id"] == self.chain_id)
         ti = context["ti"]
         delivered = [u["id"] for u in status["trigger_units"] if u["done"]]
         for agent_id in chain.action.notify:
             store.record_event(
-                "chain_notify", f"{chain.name}: {chain.action.description}", dag_id=ti.dag_id, run_id=ti.run_id,
+                "chain_notify", f"{chain.name}: {chain.action.description}", run_key=run_key, dag_id=ti.dag_id,
+                run_id=ti.run_id,
                 agent_id=agent_id, data={"chain": chain.id, "artifacts": list(chain.action.artifacts),
                                          "from_units": delivered, "consumers": list(chain.action.consumers)},
             )
-        self.log.info("chain %s (%s): notified %s with %s", chain.id, status["status"],
+        self.log.info("chain %s (%s) in run %s: notified %s with %s", chain.id, status["status"], run_key,
                       ", ".join(chain.action.notify), ", ".join(chain.action.artifacts))
-        return {"chain": chain.id, "status": status["status"], "notified": list(chain.action.notify)}
+        return {"chain": chain.id, "run_key": run_key, "status": status["status"],
+                "notified": list(chain.action.notify)}
+
+    @staticmethod
+    def _run_key(context) -> str | None:
+        """The run whose delivery triggered this chain: the newest triggering asset event's run."""
+        events = [e for accessor in (context.get("triggering_asset_events") or {}).values() for e in accessor]
+        events.sort(key=lambda e: e.timestamp)
+        keys = [(e.extra or {}).get("run_key") for e in events]
+        return next((k for k in reversed(keys) if k), None)

@@ -1,4 +1,4 @@
-"""Go/no-go in the week DAGs, and the roadmap driver honouring the decisions."""
+"""Go/no-go in the week DAGs: decide, take the NO-GO path, let a person overturn it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from airflow.providers.standard.operators.branch import BaseBranchOperator
 from airflow.providers.standard.operators.hitl import HITLBranchOperator
 from airflow.sdk import BaseOperator
 
-from castmatch.operators.human_review import human_review_defaults, record_answer
+from castmatch.operators.human_review import announce_waiting, human_review_defaults, record_answer
 
 KEEP_NO_GO = "Keep NO-GO"
 OVERTURN = "Overturn to GO"
@@ -29,8 +29,8 @@ def review_task_ids(point_id: str) -> dict[str, str]:
 
 
 class GoNoGoOperator(BaseBranchOperator):
-    """Collect and validate the KPIs due (Great Expectations), weigh the gates, record GO or NO_GO
-    and follow the matching branch. The branch is one of two fixed task ids, never free text."""
+    """Collect and validate the KPIs due (Great Expectations), weigh the run's gates, record GO or
+    NO_GO and follow the matching branch. The branch is one of two fixed task ids, never free text."""
 
     def __init__(self, *, decision_point: str, roadmap_dir: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -38,23 +38,27 @@ class GoNoGoOperator(BaseBranchOperator):
         self.roadmap_dir = roadmap_dir
 
     def choose_branch(self, context) -> str:
-        from castmatch.config import load_roadmap_cached
         from castmatch.decisions import decide
-        from castmatch.operators.agent import run_key_of
+        from castmatch.operators.agent import scope_of
+        from castmatch.runs import register
         from castmatch.store import Store
 
-        config = load_roadmap_cached(self.roadmap_dir)
+        config, scope = scope_of(context, self.roadmap_dir)
         point = next(d for d in config.gates.decision_points if d.id == self.decision_point)
-        result = decide(config, point, Store(), run_key=run_key_of(context), run_id=context["ti"].run_id)
+        store = Store()
+        register(store, scope, context)
+        result = decide(config, point, store, run_key=scope.run_key, run_id=context["ti"].run_id)
         for r in result["kpis"]:
             self.log.info("GE %s: %s observed %s (%s %s) -> %s", r["kpi_id"], r["expectation"], r["observed"],
                           r["comparator"], r["threshold"], "pass" if r["success"] else "FAIL")
-        self.log.info("%s: %s - %s (gates %s)", point.name, result["decision"], result["reason"], result["gates"])
+        self.log.info("%s: %s - %s (gates %s, run %s)", point.name, result["decision"], result["reason"],
+                      result["gates"], scope.run_key)
         return go_task_id(point.id) if result["decision"] == "GO" else no_go_task_id(point.id)
 
 
 class NoGoOperator(BaseOperator):
-    """The seed's NO-GO path: reassess and extend the timeline; recorded and announced."""
+    """The seed's NO-GO path: reassess. Recorded and announced; the roadmap driver extends the
+    timeline and evaluates the point again at the end of the extension."""
 
     def __init__(self, *, decision_point: str, roadmap_dir: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -62,23 +66,29 @@ class NoGoOperator(BaseOperator):
         self.roadmap_dir = roadmap_dir
 
     def execute(self, context) -> dict:
-        from castmatch.config import load_roadmap_cached
+        from castmatch.decisions import extension_days
+        from castmatch.operators.agent import scope_of
         from castmatch.store import Store
 
-        config = load_roadmap_cached(self.roadmap_dir)
+        config, scope = scope_of(context, self.roadmap_dir)
         point = next(d for d in config.gates.decision_points if d.id == self.decision_point)
-        message = f"NO-GO at {point.name}: {point.no_go}; timeline extended by {point.no_go_extend_weeks} week(s)"
-        Store().record_event("timeline_extended", message, dag_id=context["ti"].dag_id, run_id=context["ti"].run_id,
-                             data={"decision_point": point.id, "weeks": point.no_go_extend_weeks})
+        days = extension_days(config, point)
+        message = (f"NO-GO at {point.name}: {point.no_go}; the roadmap extends the timeline by {days:g} day(s) "
+                   f"(at most {point.max_extensions} time(s)) and decides again at the end of each extension")
+        Store().record_event("no_go_reassess", message, run_key=scope.run_key, dag_id=context["ti"].dag_id,
+                             run_id=context["ti"].run_id,
+                             data={"decision_point": point.id, "extension_days": days,
+                                   "max_extensions": point.max_extensions})
         self.log.warning(message)
-        return {"decision_point": point.id, "extend_weeks": point.no_go_extend_weeks}
+        return {"decision_point": point.id, "extension_days": days}
 
 
 class NoGoReviewOperator(HITLBranchOperator):
-    """After a NO-GO: asks a person, on Airflow's Required Actions page, whether to keep it or
-    overturn it to GO. The answer picks one of two fixed branches; an overturn is stored as the
-    decision (GO, decided by that person, with the reason), which ``castmatch_roadmap`` honours.
-    No answer within the response window keeps the NO-GO."""
+    """After a NO-GO: asks a person, on Airflow's Required Actions page (or ``castmatch
+    answer``), whether to keep it or overturn it to GO. The answer picks one of two fixed
+    branches; an overturn is stored as the decision (GO, decided by that person, with the
+    reason), which the roadmap driver honours. No answer within the response window (on the run's
+    clock) keeps the NO-GO."""
 
     ui_color = "#f3e8fd"
 
@@ -91,54 +101,25 @@ class NoGoReviewOperator(HITLBranchOperator):
         self.decision_point = decision_point
         self.roadmap_dir = roadmap_dir
 
-    def _point(self):
-        from castmatch.config import load_roadmap_cached
-
-        config = load_roadmap_cached(self.roadmap_dir)
-        return next(d for d in config.gates.decision_points if d.id == self.decision_point)
-
     def execute(self, context):
-        from castmatch.operators.agent import run_key_of
+        from castmatch.operators.agent import scope_of
         from castmatch.overrides import newest_decision, no_go_review_body
+        from castmatch.runs import review_window
         from castmatch.store import Store
 
-        point = self._point()
-        self.body = no_go_review_body(point, newest_decision(Store(), run_key=run_key_of(context), point_id=point.id))
+        config, scope = scope_of(context, self.roadmap_dir)
+        point = next(d for d in config.gates.decision_points if d.id == self.decision_point)
+        self.body = no_go_review_body(point, newest_decision(Store(), run_key=scope.run_key, point_id=point.id))
+        self.response_timeout = review_window(config, scope.clock)
+        announce_waiting(self, context)
         return super().execute(context)
 
     def execute_complete(self, context, event: dict[str, Any]):
+        from castmatch.operators.agent import scope_of
         from castmatch.overrides import record_no_go_answer
 
-        point = self._point()
+        config, _ = scope_of(context, self.roadmap_dir)
+        point = next(d for d in config.gates.decision_points if d.id == self.decision_point)
         record_answer(self, context, event, lambda store, ev, **where: record_no_go_answer(
             store, point, ev, overturned=ev["chosen_options"] == [OVERTURN], **where))
         return super().execute_complete(context, event)  # follows the chosen branch
-
-
-class RoadmapDecisionCheck(BaseOperator):
-    """In ``castmatch_roadmap`` after a week: the next week starts only on GO at every decision
-    point of that week; a NO_GO stops the roadmap here with the seed's reason."""
-
-    def __init__(self, *, week: int, roadmap_dir: str | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.week = week
-        self.roadmap_dir = roadmap_dir
-
-    def execute(self, context) -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from castmatch.config import load_roadmap_cached
-        from castmatch.store import Store
-
-        config = load_roadmap_cached(self.roadmap_dir)
-        run_key = f"roadmap:{context['ti'].run_id}"
-        decisions = {d["decision_point"]: d for d in Store().decisions(run_key)}
-        points = [p for p in config.gates.decision_points if p.week == self.week]
-        missing = [p.id for p in points if p.id not in decisions]
-        if missing:
-            raise AirflowFailException(f"week {self.week}: no decision recorded for {', '.join(missing)}")
-        no_go = [decisions[p.id] for p in points if decisions[p.id]["decision"] != "GO"]
-        if no_go:
-            raise AirflowFailException("; ".join(f"NO-GO at {d['decision_point']}: {d['reason']}" for d in no_go))
-        self.log.info("week %d: GO at %s", self.week, ", ".join(p.id for p in points))
-        return {"week": self.week, "decisions": {p.id: "GO" for p in points}}

@@ -23,8 +23,11 @@ class SampleProbesOperator(BaseOperator):
         from castmatch.store import Store
 
         config = load_roadmap_cached(self.roadmap_dir)
-        samples = run_probes(config.gates.probes if config.gates else [], store=Store(), run_id=context["ti"].run_id)
-        failed = [s["probe_id"] for s in samples if not s["ok"]]
-        self.log.info("%d probes sampled: %d ok, %d failed%s", len(samples), len(samples) - len(failed), len(failed),
-                      f" ({', '.join(failed)})" if failed else "")
-        return {s["probe_id"]: s["ok"] for s in samples}
+        samples = run_probes(config.gates.probes if config.gates else [], store=Store(), run_id=context["ti"].run_id,
+                             config=config)
+        by_status = {status: [s["probe_id"] for s in samples if s["status"] == status]
+                     for status in ("ok", "offline", "failed")}
+        self.log.info("%d probes sampled: %s", len(samples), ", ".join(
+            f"{len(ids)} {status}" + (f" ({', '.join(ids)})" if ids and status != "ok" else "")
+            for status, ids in by_status.items()))
+        return {s["probe_id"]: s["status"] for s in samples}

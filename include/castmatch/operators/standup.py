@@ -28,26 +28,32 @@ class StandupOperator(BaseOperator):
         self.timeout = timeout
 
     def _setup(self):
+        """The roadmap, the store and the run the standup reports on (the roadmap's latest)."""
         from castmatch.config import load_roadmap_cached
+        from castmatch.runs import resolve_run, roadmap_id_of
         from castmatch.store import Store
 
         config = load_roadmap_cached(self.roadmap_dir)
         config.raise_for_issues()
-        return config, Store()
+        store = Store()
+        run = resolve_run(store, roadmap_id_of(config))
+        return config, store, run["run_key"] if run else None
 
     def execute(self, context) -> dict:
         from castmatch.llm.backends import backend_name
+        from castmatch.runs import roadmap_id_of
         from castmatch.standup import offline_report, standup_body, standup_facts
 
-        config, store = self._setup()
+        config, store, run_key = self._setup()
+        self.log.info("standup %s reports on run %s", self.standup_date, run_key or "(none yet: seed baselines)")
         since = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
-        facts = {a: standup_facts(config, store, a, since) for a in config.agents}
+        facts = {a: standup_facts(config, store, a, since, run_key) for a in config.agents}
         backend = backend_name(config.llm.conn_id)
         run_id = context["ti"].run_id
         if backend == "offline":
             for agent_id, f in facts.items():
-                store.save_standup(standup_date=self.standup_date, agent_id=agent_id, run_id=run_id,
-                                   backend="offline", model=config.agents[agent_id].model,
+                store.save_standup(roadmap_id=roadmap_id_of(config), standup_date=self.standup_date,
+                                   agent_id=agent_id, run_id=run_id, backend="offline", model=config.agents[agent_id].model,
                                    report=offline_report(f).model_dump())
             self.log.info("standup %s: %d offline reports stored", self.standup_date, len(facts))
             return {"standup_date": self.standup_date, "reports": len(facts), "backend": "offline"}
@@ -80,7 +86,9 @@ class StandupOperator(BaseOperator):
         event = validate_execute_complete_event(event)
         if event["status"] != "success":
             raise AirflowException(f"standup batch {event.get('batch_id')}: {event.get('message')}")
-        config, store = self._setup()
+        from castmatch.runs import roadmap_id_of
+
+        config, store, run_key = self._setup()
         batch_id = event["batch_id"]
         ti = context["ti"]
         stored, problems = 0, []
@@ -95,13 +103,14 @@ class StandupOperator(BaseOperator):
             outcome = "ok"
             try:
                 report = StandupReport.model_validate(tool_use.input if tool_use else {})
-                store.save_standup(standup_date=self.standup_date, agent_id=agent_id, run_id=ti.run_id,
-                                   backend="batch", model=message.model, report=report.model_dump(), batch_id=batch_id)
+                store.save_standup(roadmap_id=roadmap_id_of(config), standup_date=self.standup_date,
+                                   agent_id=agent_id, run_id=ti.run_id, backend="batch", model=message.model, report=report.model_dump(), batch_id=batch_id)
                 stored += 1
             except Exception as exc:  # one bad report never loses the others
                 outcome = "malformed"
                 problems.append(f"{agent_id}: {exc}")
             store.record_llm_call(
+                roadmap_id=roadmap_id_of(config), run_key=run_key, purpose="standup",
                 dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, try_number=ti.try_number, attempt=1,
                 agent_id=agent_id, work_unit_id=None, week=None, model=message.model, backend="batch",
                 request_hash=batch_id, **usage, cost_usd=cost_usd(config.llm, message.model, usage, batch=True),

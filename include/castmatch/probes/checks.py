@@ -9,12 +9,13 @@ because uptime ("stable for 24+ hours", ">95% uptime") is computed from samples 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+from castmatch.shared_redis import redis_prefix
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,21 @@ DETAIL_LIMIT = 500
 
 class ProbeFailed(Exception):
     """A check that reached its verdict: the service is not usable, for the reason given."""
+
+
+class ProbeOffline(Exception):
+    """The service was not checked: the backend in use answers without it (offline, replay)."""
+
+
+@dataclass(frozen=True)
+class ProbeContext:
+    """What a check may need besides its probe: the roadmap (for the Claude probe's model and
+    prices) and the run its ledger row belongs to."""
+
+    store: Any = None
+    config: Any = None
+    run_key: str | None = None
+    run_id: str | None = None
 
 
 # ---------------------------------------------------------------------------- connections
@@ -41,11 +57,6 @@ def get_connection(conn_id: str):
             raise ProbeFailed(f"Airflow connection {conn_id!r} is not defined "
                               f"(add it, or set AIRFLOW_CONN_{conn_id.upper()})") from None
         raise
-
-
-def redis_prefix() -> str:
-    """Key prefix of everything CastMatch writes to Redis (shared with the rate limiter)."""
-    return os.environ.get("CASTMATCH_REDIS_PREFIX", "castmatch")
 
 
 def redis_client(conn, *, timeout: float = TIMEOUT_SECONDS):
@@ -134,7 +145,7 @@ def _where(conn, default_port: int, db: Any = None) -> str:
     return f"{at}/{db}" if db not in (None, "") else at
 
 
-def check_redis(probe, timeout: float) -> str:
+def check_redis(probe, timeout: float, ctx: ProbeContext | None = None) -> str:
     """PING, then SET/GET/DEL of a key of our own: a server that answers PING but refuses
     writes (read-only replica, OOM, protected mode) is not a usable short-term memory."""
     conn = get_connection(probe.conn_id)
@@ -159,7 +170,7 @@ def check_redis(probe, timeout: float) -> str:
     return f"PING and SET/GET/DEL ok on {where}"
 
 
-def check_postgres(probe, timeout: float) -> str:
+def check_postgres(probe, timeout: float, ctx: ProbeContext | None = None) -> str:
     import sqlalchemy as sa
 
     conn = get_connection(probe.conn_id)
@@ -187,7 +198,7 @@ def _without_credentials(url: str) -> str:
     return parts._replace(netloc=f"***@{netloc}").geturl()
 
 
-def check_http(probe, timeout: float) -> str:
+def check_http(probe, timeout: float, ctx: ProbeContext | None = None) -> str:
     import urllib.error
     import urllib.request
 
@@ -216,56 +227,100 @@ def check_http(probe, timeout: float) -> str:
     return f"GET {shown}: HTTP {status}"
 
 
-def check_llm(probe, timeout: float) -> str:
-    """Whether the backend in use can answer. Offline and replay answer without the network; live
-    and record need a key, and the base URL (if the connection sets one) must accept TCP. No
-    message is sent: a probe must not cost tokens."""
+LLM_PROBE_TIMEOUT_SECONDS = 15.0  # a real message, however small, takes longer than a TCP connect
+LLM_PROBE_PROMPT = "Reply with one word: ok"
+
+
+def check_llm(probe, timeout: float, ctx: ProbeContext | None = None) -> str:
+    """Whether Claude answers a query: on ``live``/``record`` one minimal request (a 1-token
+    message on the team's default model), booked in the audit ledger as a ``probe`` call. On
+    ``offline``/``replay`` nothing is sent and the probe says so: the criterion was not checked
+    against Claude (``ProbeOffline``)."""
     from castmatch.llm.backends import backend_name
 
+    ctx = ctx or ProbeContext()
     conn_id = probe.conn_id or "anthropic_default"
     try:
         name = backend_name(conn_id)
     except ValueError as exc:
         raise ProbeFailed(str(exc)) from None
     if name in ("offline", "replay"):
-        return f"backend {name}: answers without the network"
+        raise ProbeOffline(f"backend {name}: not checked against Claude (no request sent)")
     conn = get_connection(conn_id)
     if not conn.password:
         raise ProbeFailed(f"backend {name}: connection {conn_id!r} has no API key (password)")
-    if not conn.host:
-        return f"backend {name}: key configured on {conn_id!r}, default Anthropic endpoint"
-    parts = urlsplit(conn.host if "://" in conn.host else f"https://{conn.host}")
-    host = parts.hostname or conn.host
-    port = parts.port or conn.port or (80 if parts.scheme == "http" else 443)
+    return _claude_query(probe, name, conn_id, max(timeout, LLM_PROBE_TIMEOUT_SECONDS), ctx)
+
+
+def _claude_query(probe, backend: str, conn_id: str, timeout: float, ctx: ProbeContext) -> str:
+    import hashlib
+
+    from airflow.providers.anthropic.hooks.anthropic import AnthropicHook
+
+    from castmatch.llm.budget import USAGE_KINDS, cost_usd
+    from castmatch.runs import roadmap_id_of
+
+    config = ctx.config
+    model = (config.team.default_model if config is not None and config.team else None) or "claude-haiku-4-5"
+    body = {"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": LLM_PROBE_PROMPT}]}
+    started = time.perf_counter()
+    usage, error = {}, None
     try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
-    except OSError as exc:
-        raise ProbeFailed(f"backend {name}: {host}:{port} does not accept connections ({describe_error(exc)})") from None
-    return f"backend {name}: key configured, {host}:{port} accepts connections"
+        client = AnthropicHook(conn_id=conn_id).get_conn().with_options(max_retries=0, timeout=timeout)
+        try:
+            message = client.messages.create(**body)
+        finally:
+            client.close()
+        usage = {k: int(getattr(message.usage, k, 0) or 0) for k in USAGE_KINDS}
+    except Exception as exc:
+        from castmatch.llm.claude import describe
+
+        error = exc
+        detail = describe(exc)
+    latency = time.perf_counter() - started
+    if ctx.store is not None:
+        settings = config.llm if config is not None else None
+        ctx.store.record_llm_call(
+            roadmap_id=roadmap_id_of(config) if config is not None else "", run_key=ctx.run_key, purpose="probe",
+            run_id=ctx.run_id, task_id=f"probe:{probe.id}", attempt=1, model=model, backend=backend,
+            request_hash=hashlib.sha256(repr(sorted(body.items())).encode()).hexdigest(),
+            **{k: usage.get(k, 0) for k in USAGE_KINDS}, latency_ms=int(latency * 1000),
+            cost_usd=cost_usd(settings, model, usage) if settings is not None else 0.0,
+            outcome="ok" if error is None else "error", error_class=type(error).__name__ if error else None,
+            error=detail if error is not None else None,
+        )
+    if error is not None:
+        raise ProbeFailed(f"backend {backend}: Claude did not answer a 1-token query: {detail}")
+    return f"backend {backend}: Claude answered a 1-token query on {model} in {latency * 1000:.0f} ms"
 
 
 CHECKS = {"redis": check_redis, "postgres": check_postgres, "http": check_http, "llm": check_llm}
 
 
-def run_probe(probe, *, store, run_id: str | None = None, timeout: float = TIMEOUT_SECONDS) -> dict:
+def run_probe(probe, *, store, run_id: str | None = None, timeout: float = TIMEOUT_SECONDS, config=None,
+              run_key: str | None = None) -> dict:
     """Check one configured ``Probe`` now and record the sample in ``store`` (None: don't record).
 
-    Returns the sample: {probe_id, kind, ok, latency_ms, detail, run_id, ts[, id]}. Never raises
-    for a failing service; the detail says what failed.
+    Returns the sample: {probe_id, kind, ok, status (ok | failed | offline), latency_ms, detail,
+    run_id, ts[, id]}. Never raises for a failing service; the detail says what failed.
+    ``config`` and ``run_key`` place the Claude probe's request in the audit ledger.
     """
+    ctx = ProbeContext(store=store, config=config, run_key=run_key, run_id=run_id)
     started = time.perf_counter()
+    status = "failed"
     try:
-        detail, ok = CHECKS[probe.kind](probe, timeout), True
+        detail, ok, status = CHECKS[probe.kind](probe, timeout, ctx), True, "ok"
+    except ProbeOffline as exc:
+        detail, ok, status = str(exc), False, "offline"
     except ProbeFailed as exc:
         detail, ok = str(exc), False
     except Exception as exc:  # a probe reports, it never takes the gate down with it
         detail, ok = f"probe error: {describe_error(exc)}", False
     latency_ms = round((time.perf_counter() - started) * 1000, 3)
     detail = detail[:DETAIL_LIMIT]
-    log.log(logging.INFO if ok else logging.WARNING, "probe %s (%s): %s in %.1f ms: %s",
-            probe.id, probe.kind, "ok" if ok else "FAILED", latency_ms, detail)
-    sample = {"probe_id": probe.id, "kind": probe.kind, "ok": ok, "latency_ms": latency_ms,
+    log.log(logging.WARNING if status == "failed" else logging.INFO, "probe %s (%s): %s in %.1f ms: %s",
+            probe.id, probe.kind, status.upper() if status != "ok" else "ok", latency_ms, detail)
+    sample = {"probe_id": probe.id, "kind": probe.kind, "ok": ok, "status": status, "latency_ms": latency_ms,
               "detail": detail, "run_id": run_id}
     if store is None:
         from castmatch.store.repository import utcnow
@@ -274,6 +329,6 @@ def run_probe(probe, *, store, run_id: str | None = None, timeout: float = TIMEO
     return store.record_probe_sample(**sample)
 
 
-def run_probes(probes, *, store, run_id: str | None = None) -> list[dict]:
+def run_probes(probes, *, store, run_id: str | None = None, config=None, run_key: str | None = None) -> list[dict]:
     """``run_probe`` for each of ``probes``, in order."""
-    return [run_probe(p, store=store, run_id=run_id) for p in probes]
+    return [run_probe(p, store=store, run_id=run_id, config=config, run_key=run_key) for p in probes]

@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from castmatch.runs import roadmap_of
 from castmatch.store import schema as t
 from castmatch.store.db import ensure_schema
 
@@ -44,23 +45,56 @@ class Store:
     def sync_config(self, config, unit_ids: Sequence[str] | None = None) -> None:
         """Mirror agents and work units of a roadmap config (all, or ``unit_ids`` and their
         agents), so reports can join on them."""
+        from castmatch.runs import roadmap_id_of
+
+        roadmap_id = roadmap_id_of(config)
         now = utcnow()
         units = {u: config.work_units[u] for u in unit_ids} if unit_ids is not None else config.work_units
         agent_ids = {a for u in units.values() for a in u.agents} if unit_ids is not None else set(config.agents)
         with self.engine.begin() as conn:
             for agent in (config.agents[a] for a in sorted(agent_ids)):
                 _upsert(conn, t.agents, {
-                    "id": agent.id, "name": agent.name, "short_name": agent.short_name,
+                    "roadmap_id": roadmap_id, "id": agent.id, "name": agent.name, "short_name": agent.short_name,
                     "track": agent.track.value, "model": agent.model, "current_task": agent.current_task,
                     "baseline_progress": agent.baseline_progress, "updated_at": now,
-                }, ["id"])
+                }, ["roadmap_id", "id"])
             for unit_id, unit in units.items():
                 _upsert(conn, t.work_units, {
-                    "id": unit_id, "week": config.unit_week[unit_id], "title": unit.title,
+                    "roadmap_id": roadmap_id, "id": unit_id, "week": config.unit_week[unit_id], "title": unit.title,
                     "lead_agent": unit.agents[0], "agents": list(unit.agents), "day": unit.day,
                     "priority": unit.priority.value, "depends_on": list(unit.depends_on),
                     "weight": unit.weight, "updated_at": now,
-                }, ["id"])
+                }, ["roadmap_id", "id"])
+
+    # ---------------------------------------------------------------- runs
+
+    def register_run(self, *, run_key: str, roadmap_id: str, kind: str, dag_id: str, run_id: str, clock: str,
+                     origin: dt.datetime | None = None) -> dict:
+        """Record a run once: later calls only touch ``updated_at`` (its start, clock and origin
+        stay those of its first registration). Returns the stored row."""
+        now = utcnow()
+        origin = _as_utc(origin) if origin else None
+        with self.engine.begin() as conn:
+            _upsert(conn, t.runs, {
+                "run_key": run_key, "roadmap_id": roadmap_id, "kind": kind, "dag_id": dag_id, "run_id": run_id,
+                "clock": clock, "origin": origin, "started_at": now, "updated_at": now,
+            }, ["run_key"], keep=["roadmap_id", "kind", "dag_id", "run_id", "clock", "origin", "started_at"])
+            row = conn.execute(sa.select(t.runs).where(t.runs.c.run_key == run_key)).mappings().one()
+        return dict(row)
+
+    def runs(self, roadmap_id: str | None = None) -> list[dict]:
+        """Runs, newest first (of one roadmap, or all)."""
+        r = t.runs
+        query = sa.select(r).order_by(r.c.started_at.desc(), r.c.run_key.desc())
+        if roadmap_id is not None:
+            query = query.where(r.c.roadmap_id == roadmap_id)
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    def run(self, run_key: str) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.runs).where(t.runs.c.run_key == run_key)).mappings().first()
+        return dict(row) if row else None
 
     # ---------------------------------------------------------------- unit lifecycle
 
@@ -69,75 +103,79 @@ class Store:
         now = utcnow()
         with self.engine.begin() as conn:
             _upsert(conn, t.unit_runs, {
-                "dag_id": dag_id, "run_key": run_key, "run_id": run_id,
+                "roadmap_id": roadmap_of(run_key), "dag_id": dag_id, "run_key": run_key, "run_id": run_id,
                 "work_unit_id": work_unit_id, "agent_id": agent_id, "state": "running",
                 "try_number": try_number, "started_at": now, "ended_at": None, "error": None,
             }, ["dag_id", "run_key", "work_unit_id"])
-            self._event(conn, "unit_started", dag_id, run_id, work_unit_id, agent_id, f"try {try_number}")
+            self._event(conn, "unit_started", f"try {try_number}", run_key=run_key, dag_id=dag_id, run_id=run_id,
+                        work_unit_id=work_unit_id, agent_id=agent_id)
 
     def unit_failed(self, *, dag_id: str, run_key: str, run_id: str, work_unit_id: str, agent_id: str, try_number: int,
                     error: str, state: str = "failed") -> None:
         now = utcnow()
         with self.engine.begin() as conn:
             _upsert(conn, t.unit_runs, {
-                "dag_id": dag_id, "run_key": run_key, "run_id": run_id, "work_unit_id": work_unit_id,
-                "agent_id": agent_id, "state": state, "try_number": try_number, "ended_at": now,
-                "error": error[:4000],
+                "roadmap_id": roadmap_of(run_key), "dag_id": dag_id, "run_key": run_key, "run_id": run_id,
+                "work_unit_id": work_unit_id, "agent_id": agent_id, "state": state, "try_number": try_number,
+                "ended_at": now, "error": error[:4000],
             }, ["dag_id", "run_key", "work_unit_id"])
-            self._event(conn, f"unit_{state}", dag_id, run_id, work_unit_id, agent_id, error[:4000])
+            self._event(conn, f"unit_{state}", error[:4000], run_key=run_key, dag_id=dag_id, run_id=run_id,
+                        work_unit_id=work_unit_id, agent_id=agent_id)
 
     def save_deliverable(self, *, dag_id: str, run_key: str, run_id: str, work_unit_id: str, agent_id: str, week: int,
                          deliverable: dict[str, Any], backend: str, model: str, try_number: int) -> None:
         """Store the validated deliverable of a unit in a run (replacing an earlier try's)."""
         now = utcnow()
         state = deliverable["status"]
+        roadmap_id = roadmap_of(run_key)
         with self.engine.begin() as conn:
             _upsert(conn, t.deliverables, {
-                "dag_id": dag_id, "run_key": run_key, "run_id": run_id, "work_unit_id": work_unit_id, "agent_id": agent_id,
+                "roadmap_id": roadmap_id, "dag_id": dag_id, "run_key": run_key, "run_id": run_id,
+                "work_unit_id": work_unit_id, "agent_id": agent_id,
                 "week": week, "status": state, "summary": deliverable["summary"],
                 "content": deliverable["content"], "blockers": list(deliverable.get("blockers", [])),
                 "progress": int(deliverable["progress"]), "backend": backend, "model": model,
                 "try_number": try_number, "created_at": now, "updated_at": now,
             }, ["dag_id", "run_key", "work_unit_id"], keep=["created_at"])
             _upsert(conn, t.unit_runs, {
-                "dag_id": dag_id, "run_key": run_key, "run_id": run_id, "work_unit_id": work_unit_id,
-                "agent_id": agent_id, "state": state, "try_number": try_number, "ended_at": now, "error": None,
+                "roadmap_id": roadmap_id, "dag_id": dag_id, "run_key": run_key, "run_id": run_id,
+                "work_unit_id": work_unit_id, "agent_id": agent_id, "state": state, "try_number": try_number,
+                "ended_at": now, "error": None,
             }, ["dag_id", "run_key", "work_unit_id"])
-            self._event(conn, f"deliverable_{state}", dag_id, run_id, work_unit_id, agent_id,
-                        deliverable["summary"][:500], {"backend": backend, "model": model})
+            self._event(conn, f"deliverable_{state}", deliverable["summary"][:500], run_key=run_key, dag_id=dag_id,
+                        run_id=run_id, work_unit_id=work_unit_id, agent_id=agent_id,
+                        data={"backend": backend, "model": model})
 
-    def record_event(self, kind: str, message: str = "", *, dag_id: str | None = None, run_id: str | None = None,
-                     work_unit_id: str | None = None, agent_id: str | None = None, data: dict | None = None) -> None:
+    def record_event(self, kind: str, message: str = "", *, run_key: str | None = None, roadmap_id: str | None = None,
+                     dag_id: str | None = None, run_id: str | None = None, work_unit_id: str | None = None,
+                     agent_id: str | None = None, data: dict | None = None) -> None:
         with self.engine.begin() as conn:
-            self._event(conn, kind, dag_id, run_id, work_unit_id, agent_id, message, data)
+            self._event(conn, kind, message, run_key=run_key, roadmap_id=roadmap_id, dag_id=dag_id, run_id=run_id,
+                        work_unit_id=work_unit_id, agent_id=agent_id, data=data)
 
     @staticmethod
-    def _event(conn, kind, dag_id, run_id, work_unit_id, agent_id, message="", data=None) -> None:
+    def _event(conn, kind: str, message: str = "", *, run_key: str | None = None, roadmap_id: str | None = None,
+               dag_id=None, run_id=None, work_unit_id=None, agent_id=None, data=None) -> None:
         conn.execute(sa.insert(t.events).values(
-            ts=utcnow(), kind=kind, dag_id=dag_id, run_id=run_id, work_unit_id=work_unit_id,
-            agent_id=agent_id, message=message, data=data,
+            ts=utcnow(), kind=kind, roadmap_id=roadmap_id or (roadmap_of(run_key) if run_key else ""),
+            run_key=run_key, dag_id=dag_id, run_id=run_id, work_unit_id=work_unit_id, agent_id=agent_id,
+            message=message, data=data,
         ))
 
     # ---------------------------------------------------------------- reads
 
     def upstream_deliverables(self, unit_ids: Sequence[str], *, run_key: str) -> dict[str, dict]:
-        """The accepted deliverable of each of ``unit_ids``: from run ``run_key`` if it has one,
-        else the newest accepted one of any run (units of earlier weeks run on their own)."""
+        """The accepted deliverable of each of ``unit_ids`` in run ``run_key`` (never another
+        run's: a run starts from the baselines, not from an earlier run's results)."""
         if not unit_ids:
             return {}
         d = t.deliverables
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(d).where(d.c.work_unit_id.in_(list(unit_ids)), d.c.status == "done")
-                .order_by(d.c.updated_at)
+                sa.select(d).where(d.c.work_unit_id.in_(list(unit_ids)), d.c.status == "done", d.c.run_key == run_key)
+                .order_by(d.c.updated_at, d.c.id)
             ).mappings().all()
-        found: dict[str, dict] = {}
-        for row in rows:  # oldest first: later rows win, rows of this run win over all
-            current = found.get(row["work_unit_id"])
-            this_run = row["run_key"] == run_key
-            if current is None or this_run or not current.get("_this_run"):
-                found[row["work_unit_id"]] = {**row, "_this_run": this_run}
-        return {k: {kk: vv for kk, vv in v.items() if kk != "_this_run"} for k, v in found.items()}
+        return {row["work_unit_id"]: dict(row) for row in rows}
 
     def deliverables(self, *, dag_id: str | None = None, run_key: str | None = None) -> list[dict]:
         d = t.deliverables
@@ -149,16 +187,21 @@ class Store:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
-    def unit_runs(self) -> list[dict]:
+    def unit_runs(self, run_key: str | None = None) -> list[dict]:
         u = t.unit_runs
+        query = sa.select(u).order_by(u.c.id)
+        if run_key:
+            query = query.where(u.c.run_key == run_key)
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(sa.select(u).order_by(u.c.id)).mappings()]
+            return [dict(r) for r in conn.execute(query).mappings()]
 
-    def events(self, kind: str | None = None) -> list[dict]:
+    def events(self, kind: str | None = None, *, run_key: str | None = None) -> list[dict]:
         e = t.events
         query = sa.select(e).order_by(e.c.id)
         if kind:
             query = query.where(e.c.kind == kind)
+        if run_key:
+            query = query.where(e.c.run_key == run_key)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
@@ -167,19 +210,33 @@ class Store:
     def record_llm_call(self, **row: Any) -> None:
         """One audit row per API attempt (see ``schema.llm_calls``)."""
         row.setdefault("ts", utcnow())
+        if not row.get("roadmap_id"):
+            row["roadmap_id"] = roadmap_of(row["run_key"]) if row.get("run_key") else ""
         with self.engine.begin() as conn:
             conn.execute(sa.insert(t.llm_calls).values(**row))
 
-    def llm_calls(self) -> list[dict]:
+    def llm_calls(self, *, run_key: str | None = None, roadmap_id: str | None = None,
+                  purpose: str | None = None) -> list[dict]:
         c = t.llm_calls
+        query = sa.select(c).order_by(c.c.id)
+        if run_key:
+            query = query.where(c.c.run_key == run_key)
+        if roadmap_id is not None:
+            query = query.where(c.c.roadmap_id == roadmap_id)
+        if purpose is not None:
+            query = query.where(c.c.purpose == purpose)
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(sa.select(c).order_by(c.c.id)).mappings()]
+            return [dict(r) for r in conn.execute(query).mappings()]
 
-    def llm_spend(self, *, agent_id: str | None = None, week: int | None = None) -> tuple[float, int]:
-        """(USD, tokens of all four kinds) booked so far, optionally for one agent or week."""
+    def llm_spend(self, *, run_key: str | None = None, agent_id: str | None = None,
+                  week: int | None = None) -> tuple[float, int]:
+        """(USD, tokens of all four kinds) booked so far in run ``run_key`` (all runs when None),
+        optionally for one agent or week."""
         c = t.llm_calls
         tokens = c.c.input_tokens + c.c.output_tokens + c.c.cache_creation_input_tokens + c.c.cache_read_input_tokens
         query = sa.select(sa.func.coalesce(sa.func.sum(c.c.cost_usd), 0.0), sa.func.coalesce(sa.func.sum(tokens), 0))
+        if run_key is not None:
+            query = query.where(c.c.run_key == run_key)
         if agent_id is not None:
             query = query.where(c.c.agent_id == agent_id)
         if week is not None:
@@ -209,29 +266,36 @@ class Store:
 
     # ---------------------------------------------------------------- standups
 
-    def save_standup(self, *, standup_date: str, agent_id: str, run_id: str, backend: str, model: str,
-                     report: dict, batch_id: str | None = None) -> None:
+    def save_standup(self, *, roadmap_id: str, standup_date: str, agent_id: str, run_id: str, backend: str,
+                     model: str, report: dict, batch_id: str | None = None) -> None:
         with self.engine.begin() as conn:
             _upsert(conn, t.standups, {
-                "standup_date": standup_date, "agent_id": agent_id, "run_id": run_id, "backend": backend,
-                "model": model, "batch_id": batch_id, "report": report, "updated_at": utcnow(),
-            }, ["standup_date", "agent_id"])
+                "roadmap_id": roadmap_id, "standup_date": standup_date, "agent_id": agent_id, "run_id": run_id,
+                "backend": backend, "model": model, "batch_id": batch_id, "report": report, "updated_at": utcnow(),
+            }, ["roadmap_id", "standup_date", "agent_id"])
 
-    def standups(self, standup_date: str | None = None) -> list[dict]:
+    def standups(self, standup_date: str | None = None, *, roadmap_id: str | None = None) -> list[dict]:
         s = t.standups
         query = sa.select(s).order_by(s.c.standup_date, s.c.agent_id)
         if standup_date:
             query = query.where(s.c.standup_date == standup_date)
+        if roadmap_id is not None:
+            query = query.where(s.c.roadmap_id == roadmap_id)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
     # ---------------------------------------------------------------- probes and KPIs
 
     def record_probe_sample(self, *, probe_id: str, kind: str, ok: bool, latency_ms: float, detail: str = "",
-                            run_id: str | None = None, ts: dt.datetime | None = None) -> dict:
-        """Append one probe sample; returns the stored row."""
+                            run_id: str | None = None, ts: dt.datetime | None = None,
+                            status: str | None = None) -> dict:
+        """Append one probe sample (``status`` ok | failed | offline; from ``ok`` by default);
+        returns the stored row."""
+        status = status or ("ok" if ok else "failed")
+        if status not in ("ok", "failed", "offline"):
+            raise ValueError(f"probe sample status must be ok, failed or offline, not {status!r}")
         row = {"ts": _as_utc(ts) if ts else utcnow(), "probe_id": probe_id, "kind": kind, "ok": bool(ok),
-               "latency_ms": float(latency_ms), "detail": detail[:4000], "run_id": run_id}
+               "status": status, "latency_ms": float(latency_ms), "detail": detail[:4000], "run_id": run_id}
         with self.engine.begin() as conn:
             row["id"] = conn.execute(sa.insert(t.probe_samples).values(**row)).inserted_primary_key[0]
         return row
@@ -261,8 +325,8 @@ class Store:
         end = _as_utc(now) if now else utcnow()
         start = end - dt.timedelta(hours=window_hours)
         oks = sa.func.sum(sa.case((p.c.ok, 1), else_=0))
-        query = (sa.select(p.c.probe_id, sa.func.count(), oks)
-                 .where(p.c.probe_id.in_(list(probe_ids)), p.c.ts > start, p.c.ts <= end)
+        query = (sa.select(p.c.probe_id, sa.func.count(), oks)  # "offline" samples checked nothing: not counted
+                 .where(p.c.probe_id.in_(list(probe_ids)), p.c.ts > start, p.c.ts <= end, p.c.status != "offline")
                  .group_by(p.c.probe_id))
         with self.engine.connect() as conn:
             counts = {probe: (int(n), int(ok or 0)) for probe, n, ok in conn.execute(query)}
@@ -283,32 +347,45 @@ class Store:
         return (100.0 * ok / total if total else None), total
 
     def record_kpi_sample(self, *, kpi_id: str, value: float | None, status: str, source: str, detail: str = "",
-                          run_id: str | None = None, ts: dt.datetime | None = None) -> dict:
-        """Append one KPI sample (``status`` is ``ok`` with a value, or ``missing`` without); returns it."""
+                          run_key: str | None = None, roadmap_id: str | None = None, run_id: str | None = None,
+                          ts: dt.datetime | None = None) -> dict:
+        """Append one KPI sample of a roadmap (``status`` is ``ok`` with a value, or ``missing``
+        without), measured for run ``run_key`` when one asked; returns it."""
         if status not in ("ok", "missing"):
             raise ValueError(f"KPI sample status must be 'ok' or 'missing', not {status!r}")
         if status == "ok" and value is None:
             raise ValueError(f"KPI {kpi_id}: an 'ok' sample needs a value")
         row = {"ts": _as_utc(ts) if ts else utcnow(), "kpi_id": kpi_id,
+               "roadmap_id": roadmap_id or (roadmap_of(run_key) if run_key else ""), "run_key": run_key,
                "value": None if value is None else float(value), "status": status, "source": source,
                "detail": detail[:4000], "run_id": run_id}
         with self.engine.begin() as conn:
             row["id"] = conn.execute(sa.insert(t.kpi_samples).values(**row)).inserted_primary_key[0]
         return row
 
-    def kpi_samples(self, kpi_id: str | None = None) -> list[dict]:
+    def kpi_samples(self, kpi_id: str | None = None, *, roadmap_id: str | None = None,
+                    run_key: str | None = None) -> list[dict]:
         k = t.kpi_samples
         query = sa.select(k).order_by(k.c.ts, k.c.id)
         if kpi_id is not None:
             query = query.where(k.c.kpi_id == kpi_id)
+        if roadmap_id is not None:
+            query = query.where(k.c.roadmap_id == roadmap_id)
+        if run_key is not None:
+            query = query.where(k.c.run_key == run_key)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
-    def latest_kpi_values(self) -> dict[str, dict]:
-        """The newest sample of every KPI: {kpi_id: row}."""
+    def latest_kpi_values(self, *, roadmap_id: str | None = None, run_key: str | None = None) -> dict[str, dict]:
+        """The newest sample of every KPI (of a roadmap, of one run): {kpi_id: row}."""
         k = t.kpi_samples
         newest = sa.func.row_number().over(partition_by=k.c.kpi_id, order_by=(k.c.ts.desc(), k.c.id.desc()))
-        ranked = sa.select(k, newest.label("rank")).subquery()
+        query = sa.select(k, newest.label("rank"))
+        if roadmap_id is not None:
+            query = query.where(k.c.roadmap_id == roadmap_id)
+        if run_key is not None:
+            query = query.where(k.c.run_key == run_key)
+        ranked = query.subquery()
         query = sa.select(*(ranked.c[c.name] for c in k.c)).where(ranked.c.rank == 1).order_by(ranked.c.kpi_id)
         with self.engine.connect() as conn:
             return {r["kpi_id"]: dict(r) for r in conn.execute(query).mappings()}
@@ -318,7 +395,7 @@ class Store:
         """Store the KPI check of a run at a decision point; a rerun replaces it, never duplicates."""
         with self.engine.begin() as conn:
             _upsert(conn, t.kpi_validations, {
-                "ts": _as_utc(ts) if ts else utcnow(), "run_key": run_key, "decision_point": decision_point or "",
+                "ts": _as_utc(ts) if ts else utcnow(), "roadmap_id": roadmap_of(run_key), "run_key": run_key, "decision_point": decision_point or "",
                 "success": bool(success), "results": list(results),
             }, ["run_key", "decision_point"])
 
@@ -340,22 +417,56 @@ class Store:
     # ---------------------------------------------------------------- gates
 
     def save_gate_result(self, *, run_key: str, gate_id: str, status: str, criteria: list[dict],
-                         blocked_units: list[str], dag_id: str | None = None, run_id: str | None = None,
-                         decided_by: str = "castmatch", reason: str = "") -> None:
+                         blocked_units: list[str], decided_by: str, dag_id: str | None = None,
+                         run_id: str | None = None, reason: str = "") -> None:
         with self.engine.begin() as conn:
             _upsert(conn, t.gate_results, {
-                "run_key": run_key, "gate_id": gate_id, "dag_id": dag_id, "run_id": run_id, "status": status,
-                "criteria": criteria, "blocked_units": blocked_units, "decided_by": decided_by, "reason": reason,
-                "evaluated_at": utcnow(),
+                "roadmap_id": roadmap_of(run_key), "run_key": run_key, "gate_id": gate_id, "dag_id": dag_id,
+                "run_id": run_id, "status": status, "criteria": criteria, "blocked_units": blocked_units,
+                "decided_by": decided_by, "reason": reason, "evaluated_at": utcnow(),
             }, ["run_key", "gate_id"])
 
-    def gate_results(self, run_key: str | None = None) -> list[dict]:
+    def gate_results(self, run_key: str) -> list[dict]:
+        """The gate results of one run, oldest evaluation first."""
         g = t.gate_results
-        query = sa.select(g).order_by(g.c.evaluated_at, g.c.id)
-        if run_key:
-            query = query.where(g.c.run_key == run_key)
+        query = sa.select(g).where(g.c.run_key == run_key).order_by(g.c.evaluated_at, g.c.id)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
+
+    # ---------------------------------------------------------------- enforcer reviews
+
+    def review_verdict(self, *, roadmap_id: str, reviewer: str, work_unit_id: str, content_hash: str,
+                       method: str) -> dict | None:
+        """The stored verdict on this content by this reviewer and method, if any."""
+        r = t.reviews
+        query = sa.select(r).where(r.c.roadmap_id == roadmap_id, r.c.reviewer == reviewer,
+                                   r.c.work_unit_id == work_unit_id, r.c.content_hash == content_hash,
+                                   r.c.method == method)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return dict(row) if row else None
+
+    def save_review_verdict(self, *, roadmap_id: str, reviewer: str, work_unit_id: str, content_hash: str,
+                            method: str, verdict: str, reasons: list[str], run_key: str | None) -> None:
+        """Store a verdict once: a verdict already stored for the same content is kept."""
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        stmt = insert(t.reviews).values(roadmap_id=roadmap_id, reviewer=reviewer, work_unit_id=work_unit_id,
+                                        content_hash=content_hash, method=method, verdict=verdict,
+                                        reasons=list(reasons), run_key=run_key, created_at=utcnow())
+        with self.engine.begin() as conn:
+            conn.execute(stmt.on_conflict_do_nothing(
+                index_elements=["roadmap_id", "reviewer", "work_unit_id", "content_hash", "method"]))
+
+    def reviews(self, roadmap_id: str | None = None) -> list[dict]:
+        r = t.reviews
+        query = sa.select(r).order_by(r.c.id)
+        if roadmap_id is not None:
+            query = query.where(r.c.roadmap_id == roadmap_id)
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
 
     # ---------------------------------------------------------------- go/no-go decisions
 
@@ -363,17 +474,73 @@ class Store:
                       reason: str, gates: dict, kpis_ok: bool | None) -> None:
         with self.engine.begin() as conn:
             _upsert(conn, t.decisions, {
-                "run_key": run_key, "decision_point": decision_point, "week": week, "decision": decision,
-                "decided_by": decided_by, "reason": reason, "gates": gates, "kpis_ok": kpis_ok,
-                "decided_at": utcnow(),
+                "roadmap_id": roadmap_of(run_key), "run_key": run_key, "decision_point": decision_point,
+                "week": week, "decision": decision, "decided_by": decided_by, "reason": reason, "gates": gates,
+                "kpis_ok": kpis_ok, "decided_at": utcnow(),
             }, ["run_key", "decision_point"])
-            self._event(conn, f"decision_{decision.lower()}", None, None, None, None, reason,
-                        {"decision_point": decision_point, "run_key": run_key, "decided_by": decided_by})
+            self._event(conn, f"decision_{decision.lower()}", reason, run_key=run_key,
+                        data={"decision_point": decision_point, "run_key": run_key, "decided_by": decided_by})
 
-    def decisions(self, run_key: str | None = None) -> list[dict]:
+    def decisions(self, run_key: str) -> list[dict]:
+        """The decisions of one run, oldest first."""
         d = t.decisions
-        query = sa.select(d).order_by(d.c.decided_at, d.c.id)
-        if run_key:
-            query = query.where(d.c.run_key == run_key)
+        query = sa.select(d).where(d.c.run_key == run_key).order_by(d.c.decided_at, d.c.id)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
+
+    # ---------------------------------------------------------------- week outcomes and extensions
+
+    def save_week_outcome(self, *, run_key: str, week: int, dag_id: str, run_id: str, state: str,
+                          problems: list[str], delivered: int, total: int) -> None:
+        with self.engine.begin() as conn:
+            _upsert(conn, t.week_outcomes, {
+                "roadmap_id": roadmap_of(run_key), "run_key": run_key, "week": week, "dag_id": dag_id,
+                "run_id": run_id, "state": state, "problems": list(problems), "delivered": delivered,
+                "total": total, "finished_at": utcnow(),
+            }, ["run_key", "week"])
+
+    def week_outcomes(self, run_key: str) -> dict[int, dict]:
+        w = t.week_outcomes
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(w).where(w.c.run_key == run_key).order_by(w.c.week)).mappings().all()
+        return {r["week"]: dict(r) for r in rows}
+
+    def open_extension(self, *, run_key: str, decision_point: str, days: float, ends_at: dt.datetime,
+                       reason: str) -> dict:
+        """Record the next timeline extension of ``decision_point`` in the run (numbered from 1)."""
+        x = t.extensions
+        with self.engine.begin() as conn:
+            number = 1 + (conn.execute(sa.select(sa.func.max(x.c.number)).where(
+                x.c.run_key == run_key, x.c.decision_point == decision_point)).scalar() or 0)
+            row = {"roadmap_id": roadmap_of(run_key), "run_key": run_key, "decision_point": decision_point,
+                   "number": number, "days": float(days), "started_at": utcnow(), "ends_at": _as_utc(ends_at),
+                   "outcome": "pending", "reason": reason}
+            row["id"] = conn.execute(sa.insert(x).values(**row)).inserted_primary_key[0]
+            self._event(conn, "timeline_extended", f"{decision_point}: extension {number} of {days:g} day(s): {reason}",
+                        run_key=run_key, data={"decision_point": decision_point, "number": number, "days": days,
+                                               "ends_at": row["ends_at"].isoformat()})
+        return row
+
+    def close_extension(self, extension_id: int, *, outcome: str, reason: str) -> None:
+        x = t.extensions
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(x).where(x.c.id == extension_id).values(
+                outcome=outcome, reason=reason, evaluated_at=utcnow()))
+
+    def extensions(self, run_key: str, decision_point: str | None = None) -> list[dict]:
+        x = t.extensions
+        query = sa.select(x).where(x.c.run_key == run_key).order_by(x.c.decision_point, x.c.number)
+        if decision_point is not None:
+            query = query.where(x.c.decision_point == decision_point)
+        with self.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+        for row in rows:
+            row["started_at"], row["ends_at"] = _as_utc(row["started_at"]), _as_utc(row["ends_at"])
+        return rows
+
+    def extension_days(self, run_key: str) -> float:
+        """How many roadmap days the run's timeline has been extended so far."""
+        x = t.extensions
+        with self.engine.connect() as conn:
+            return float(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(x.c.days), 0.0))
+                                      .where(x.c.run_key == run_key)).scalar())

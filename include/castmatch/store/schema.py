@@ -6,9 +6,16 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
+# Every row carries the roadmap it belongs to (``roadmap_id``: the roadmap's ``dag_id_prefix``), so
+# two roadmaps share one database without seeing each other. A ``run_key`` names one run of a
+# roadmap (``castmatch.runs``) and starts with the roadmap id: everything keyed by it is scoped to
+# that run and roadmap.
+
+# The configuration mirror (for reports that join on it), per roadmap.
 agents = sa.Table(
     "cm_agents",
     metadata,
+    sa.Column("roadmap_id", sa.String(100), primary_key=True),
     sa.Column("id", sa.String(100), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("short_name", sa.String(100), nullable=False),
@@ -22,6 +29,7 @@ agents = sa.Table(
 work_units = sa.Table(
     "cm_work_units",
     metadata,
+    sa.Column("roadmap_id", sa.String(100), primary_key=True),
     sa.Column("id", sa.String(100), primary_key=True),
     sa.Column("week", sa.Integer, nullable=False, index=True),
     sa.Column("title", sa.Text, nullable=False),
@@ -34,16 +42,30 @@ work_units = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
-# `run_key` names the run a unit belongs to: the roadmap run that triggered the week, else the
-# week run's logical date, else its run id. Rerunning the same run replaces, never duplicates.
+# One row per run of a roadmap: a ``castmatch_roadmap`` run, or a week DAG run on its own. Its clock
+# (real | compressed) and the clock's origin travel with it; timeline extensions shift it.
+runs = sa.Table(
+    "cm_runs",
+    metadata,
+    sa.Column("run_key", sa.String(250), primary_key=True),
+    sa.Column("roadmap_id", sa.String(100), nullable=False, index=True),
+    sa.Column("kind", sa.String(20), nullable=False),  # roadmap | week
+    sa.Column("dag_id", sa.String(250), nullable=False),
+    sa.Column("run_id", sa.String(250), nullable=False),
+    sa.Column("clock", sa.String(20), nullable=False),  # real | compressed
+    sa.Column("origin", sa.DateTime(timezone=True)),  # compressed clock: when Day 1 began
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
 
 # One row per (run key, work unit): the unit's state in that run. Upserted on every try.
 unit_runs = sa.Table(
     "cm_unit_runs",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("roadmap_id", sa.String(100), nullable=False, server_default=""),
     sa.Column("dag_id", sa.String(250), nullable=False),
-    sa.Column("run_key", sa.String(250), nullable=False),
+    sa.Column("run_key", sa.String(250), nullable=False, index=True),
     sa.Column("run_id", sa.String(250), nullable=False),
     sa.Column("work_unit_id", sa.String(100), nullable=False),
     sa.Column("agent_id", sa.String(100), nullable=False),
@@ -60,8 +82,9 @@ deliverables = sa.Table(
     "cm_deliverables",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("roadmap_id", sa.String(100), nullable=False, server_default=""),
     sa.Column("dag_id", sa.String(250), nullable=False),
-    sa.Column("run_key", sa.String(250), nullable=False),
+    sa.Column("run_key", sa.String(250), nullable=False, index=True),
     sa.Column("run_id", sa.String(250), nullable=False),
     sa.Column("work_unit_id", sa.String(100), nullable=False, index=True),
     sa.Column("agent_id", sa.String(100), nullable=False, index=True),
@@ -86,6 +109,8 @@ events = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("ts", sa.DateTime(timezone=True), nullable=False, index=True),
     sa.Column("kind", sa.String(60), nullable=False),
+    sa.Column("roadmap_id", sa.String(100), nullable=False, server_default=""),
+    sa.Column("run_key", sa.String(250), index=True),
     sa.Column("dag_id", sa.String(250)),
     sa.Column("run_id", sa.String(250)),
     sa.Column("work_unit_id", sa.String(100)),
@@ -101,6 +126,10 @@ llm_calls = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("ts", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("roadmap_id", sa.String(100), nullable=False, server_default=""),
+    sa.Column("run_key", sa.String(250), index=True),
+    # agent (a work unit) | review (an enforcer verdict) | probe (the Claude probe) | standup
+    sa.Column("purpose", sa.String(20), nullable=False, server_default="agent"),
     sa.Column("dag_id", sa.String(250)),
     sa.Column("run_id", sa.String(250)),
     sa.Column("task_id", sa.String(250)),
@@ -139,6 +168,7 @@ standups = sa.Table(
     "cm_standups",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("roadmap_id", sa.String(100), nullable=False, server_default=""),
     sa.Column("standup_date", sa.String(10), nullable=False),
     sa.Column("agent_id", sa.String(100), nullable=False),
     sa.Column("run_id", sa.String(250), nullable=False),
@@ -147,7 +177,7 @@ standups = sa.Table(
     sa.Column("batch_id", sa.String(100)),
     sa.Column("report", sa.JSON, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    sa.UniqueConstraint("standup_date", "agent_id", name="uq_cm_standups_day_agent"),
+    sa.UniqueConstraint("roadmap_id", "standup_date", "agent_id", name="uq_cm_standups_day_agent"),
 )
 
 # Probe samples: one row per live check of a service (append-only), so "stable for 24+ hours" and
@@ -160,6 +190,8 @@ probe_samples = sa.Table(
     sa.Column("probe_id", sa.String(100), nullable=False),
     sa.Column("kind", sa.String(20), nullable=False),  # redis | postgres | http | llm
     sa.Column("ok", sa.Boolean, nullable=False),
+    # ok | failed | offline (not checked: the backend in use answers without the service)
+    sa.Column("status", sa.String(20), nullable=False, server_default="ok"),
     sa.Column("latency_ms", sa.Float, nullable=False, server_default="0"),
     sa.Column("detail", sa.Text, nullable=False, server_default=""),
     sa.Column("run_id", sa.String(250)),
@@ -172,13 +204,15 @@ kpi_samples = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("ts", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("roadmap_id", sa.String(100), nullable=False, server_default=""),
+    sa.Column("run_key", sa.String(250), index=True),
     sa.Column("kpi_id", sa.String(100), nullable=False),
     sa.Column("value", sa.Float),  # NULL when missing
     sa.Column("status", sa.String(20), nullable=False),  # ok | missing
     sa.Column("source", sa.Text, nullable=False),  # kind and where from, e.g. "coverage_report:/x/coverage.xml"
     sa.Column("detail", sa.Text, nullable=False, server_default=""),
     sa.Column("run_id", sa.String(250)),
-    sa.Index("ix_cm_kpi_samples_kpi_ts", "kpi_id", "ts"),
+    sa.Index("ix_cm_kpi_samples_kpi_ts", "roadmap_id", "kpi_id", "ts"),
 )
 
 # Great Expectations result of a KPI check, one per (run key, decision point); a rerun replaces it.
@@ -188,6 +222,7 @@ kpi_validations = sa.Table(
     "cm_kpi_validations",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("roadmap_id", sa.String(100), nullable=False, server_default=""),
     sa.Column("ts", sa.DateTime(timezone=True), nullable=False),
     sa.Column("run_key", sa.String(250), nullable=False),
     sa.Column("decision_point", sa.String(100), nullable=False, server_default=""),
@@ -202,6 +237,7 @@ gate_results = sa.Table(
     "cm_gate_results",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("roadmap_id", sa.String(100), nullable=False, server_default=""),
     sa.Column("run_key", sa.String(250), nullable=False),
     sa.Column("gate_id", sa.String(100), nullable=False),
     sa.Column("dag_id", sa.String(250)),
@@ -220,6 +256,7 @@ decisions = sa.Table(
     "cm_decisions",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("roadmap_id", sa.String(100), nullable=False, server_default=""),
     sa.Column("run_key", sa.String(250), nullable=False),
     sa.Column("decision_point", sa.String(100), nullable=False),
     sa.Column("week", sa.Integer, nullable=False),
@@ -230,4 +267,63 @@ decisions = sa.Table(
     sa.Column("kpis_ok", sa.Boolean),
     sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("run_key", "decision_point", name="uq_cm_decisions_run_point"),
+)
+
+
+# Enforcer verdicts, one per (reviewer, deliverable content, method): later pokes and reruns reuse
+# it, a changed deliverable is reviewed again. ``method`` is ``claude:<model>`` or ``rule:<version>``
+# (the offline rule check), so a report can say which one judged.
+reviews = sa.Table(
+    "cm_reviews",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("roadmap_id", sa.String(100), nullable=False),
+    sa.Column("reviewer", sa.String(100), nullable=False),
+    sa.Column("work_unit_id", sa.String(100), nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("method", sa.String(120), nullable=False),
+    sa.Column("verdict", sa.String(10), nullable=False),  # PASS | VETO
+    sa.Column("reasons", sa.JSON, nullable=False),
+    sa.Column("run_key", sa.String(250)),  # the run that first asked for it
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("roadmap_id", "reviewer", "work_unit_id", "content_hash", "method",
+                        name="uq_cm_reviews_reviewer_content"),
+)
+
+# How a week's run ended (its ``week_complete`` task): success, or failed with the problems
+# (units not delivered, vetoes standing, NO-GO). The roadmap driver reads it.
+week_outcomes = sa.Table(
+    "cm_week_outcomes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("roadmap_id", sa.String(100), nullable=False),
+    sa.Column("run_key", sa.String(250), nullable=False),
+    sa.Column("week", sa.Integer, nullable=False),
+    sa.Column("dag_id", sa.String(250), nullable=False),
+    sa.Column("run_id", sa.String(250), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),  # success | failed
+    sa.Column("problems", sa.JSON, nullable=False),
+    sa.Column("delivered", sa.Integer, nullable=False),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("run_key", "week", name="uq_cm_week_outcomes_run_week"),
+)
+
+# Timeline extensions after a NO-GO: the remaining weeks of the run start ``days`` later; the
+# decision point is evaluated again at ``ends_at`` (``outcome`` GO | NO_GO, or pending until then).
+extensions = sa.Table(
+    "cm_extensions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("roadmap_id", sa.String(100), nullable=False),
+    sa.Column("run_key", sa.String(250), nullable=False),
+    sa.Column("decision_point", sa.String(100), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("days", sa.Float, nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("outcome", sa.String(10), nullable=False, server_default="pending"),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("evaluated_at", sa.DateTime(timezone=True)),
+    sa.UniqueConstraint("run_key", "decision_point", "number", name="uq_cm_extensions_run_point_number"),
 )

@@ -31,7 +31,7 @@ class TestCastMatchConfig:
     def test_loads_without_issues_and_with_exact_counts(self):
         config = load_roadmap()
         assert [str(i) for i in config.issues] == []
-        assert config.summary() == "agents=11 phases=3 weeks=12 work_units=151 gates=6 kpis=9 chains=6"
+        assert config.summary() == "agents=11 phases=3 weeks=12 work_units=151 gates=6 kpis=10 chains=6"
 
     def test_seed_agents_tracks_and_baseline(self):
         config = load_roadmap()

@@ -11,7 +11,7 @@ from castmatch.config.models import Kpi, KpiSource
 from castmatch.kpis import expectations
 from castmatch.kpis.expectations import BETWEEN, NOT_NULL, bounds, validate_kpis
 
-GOOD = {"infrastructure_uptime": 99.5, "api_response_time": 1.2, "memory_accuracy": 100.0, "test_coverage": 91.0,
+GOOD = {"service_uptime": 99.0, "infrastructure_uptime": 99.5, "api_response_time": 1.2, "memory_accuracy": 100.0, "test_coverage": 91.0,
         "critical_security_issues": 0.0, "beta_users_engaged": 50.0, "conversations_per_day": 120.0,
         "active_users": 200.0, "conversation_response_time": 2.9}
 
@@ -39,9 +39,18 @@ class TestValidateKpis:
         outcome = validate_kpis(kpis, GOOD, run_key="r1", decision_point="day14_check")
         assert outcome.success and outcome.failed == []
         assert [r["kpi_id"] for r in outcome.results] == [k.id for k in kpis]
-        first = outcome.results[0]
-        assert first == {"kpi_id": "infrastructure_uptime", "observed": 99.5, "threshold": 99.0, "comparator": ">",
-                         "expectation": f"{BETWEEN}(min_value=99, strict_min=True)", "success": True}
+        uptime = next(r for r in outcome.results if r["kpi_id"] == "infrastructure_uptime")
+        assert uptime == {"kpi_id": "infrastructure_uptime", "observed": 99.5, "threshold": 99.0, "comparator": ">",
+                          "expectation": f"{BETWEEN}(min_value=99, strict_min=True)", "success": True}
+
+    def test_an_empty_suite_is_never_a_success(self, pg_url):
+        from castmatch.store import Store
+
+        store = Store(pg_url)
+        outcome = validate_kpis([], {}, run_key="castmatch:roadmap:r1", decision_point="day7_check", store=store)
+        assert not outcome.success and outcome.results == []
+        [stored] = store.kpi_validations("castmatch:roadmap:r1")
+        assert stored["success"] is False
 
     def test_a_kpi_below_its_threshold_fails_it_and_the_whole_check(self, kpis):
         outcome = validate_kpis(kpis, {**GOOD, "test_coverage": 72.5}, run_key="r1")

@@ -1,0 +1,29 @@
+"""The Redis CastMatch shares with its rate limiter, agent memory and probes, and where its keys
+live in it."""
+
+from __future__ import annotations
+
+import os
+
+
+def redis_prefix(roadmap_id: str | None = None) -> str:
+    """The key prefix: ``$CASTMATCH_REDIS_PREFIX`` (default ``castmatch``), then the roadmap's id
+    when the keys belong to one roadmap (rate limits, agent memory), so two roadmaps can share a
+    Redis without touching each other's keys."""
+    base = os.environ.get("CASTMATCH_REDIS_PREFIX", "castmatch")
+    return f"{base}:{roadmap_id}" if roadmap_id else base
+
+
+def redis_url() -> str | None:
+    """Airflow connection ``castmatch_redis``, else ``$CASTMATCH_REDIS_URL``; None when neither is
+    configured."""
+    url = os.environ.get("CASTMATCH_REDIS_URL")
+    try:
+        from airflow.sdk import BaseHook
+
+        conn = BaseHook.get_connection("castmatch_redis")
+        db = (conn.extra_dejson or {}).get("db", 0)
+        auth = f":{conn.password}@" if conn.password else ""
+        return f"redis://{auth}{conn.host or '127.0.0.1'}:{conn.port or 6379}/{db}"
+    except Exception:  # no Airflow context or no such connection
+        return url
