@@ -9,13 +9,16 @@ def fast_llm_settings(config, **updates):
     return config.llm.model_copy(update={"retry": retry, "timeout_seconds": 2.0, **updates})
 
 
-def dags_test(dag_id: str, logical_date: str, env: dict | None = None, answers: dict | None = None):
+def dags_test(dag_id: str, logical_date: str, env: dict | None = None, answers: dict | None = None,
+              conf: dict | None = None):
     """``airflow dags test`` of this virtualenv in a subprocess; returns the CompletedProcess.
 
     ``answers`` maps a human-in-the-loop task id to ``(option, reason, user)``: when that task asks
-    (Airflow's Required Actions), the answer is given the way the UI gives it. A request with no
-    answer here fails the test at once instead of waiting forever.
+    (Airflow's Required Actions), the answer is given the way the UI gives it (``castmatch.human``,
+    the handler of the UI's REST route). A request with no answer here fails the test at once
+    instead of waiting forever. ``conf`` is the run's conf (e.g. the roadmap run a week joins).
     """
+    import json
     import os
     import subprocess
     import sys
@@ -23,63 +26,31 @@ def dags_test(dag_id: str, logical_date: str, env: dict | None = None, answers: 
     import time
     from pathlib import Path
 
+    from castmatch.human import answer, pending_requests
+
     answers = dict(answers or {})
+    command = [str(Path(sys.executable).parent / "airflow"), "dags", "test", dag_id, logical_date]
+    if conf is not None:
+        command += ["--conf", json.dumps(conf)]
     with tempfile.TemporaryFile("w+") as out:  # a file, not a pipe: a full pipe would stall the run
-        proc = subprocess.Popen([str(Path(sys.executable).parent / "airflow"), "dags", "test", dag_id, logical_date],
-                                stdout=out, stderr=subprocess.STDOUT, text=True,
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True,
                                 env=env if env is not None else os.environ.copy())
         deadline = time.monotonic() + 600
         try:
             while proc.poll() is None:
                 assert time.monotonic() < deadline, f"dags test {dag_id} took over 600 s"
-                for task_id, run_id in waiting_for_input(dag_id):
-                    assert task_id in answers, f"{dag_id}.{task_id} asks a person and the test has no answer"
-                    option, reason, user = answers.pop(task_id)
-                    answer_hitl(dag_id, run_id, task_id, option, reason=reason, user=user)
+                for request in pending_requests(dag_id):
+                    if request.dag_id != dag_id:
+                        continue
+                    assert request.task_id in answers, f"{dag_id}.{request.task_id} asks a person and the test has no answer"
+                    option, reason, user = answers.pop(request.task_id)
+                    answer(request, option, reason=reason, user=user)
                 time.sleep(0.5)
         finally:
             if proc.poll() is None:
                 proc.kill()
         out.seek(0)
         return subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), "")
-
-
-def waiting_for_input(dag_id: str) -> list[tuple[str, str]]:
-    """(task id, run id) of the DAG's tasks parked for a person's answer (Airflow's metadata DB)."""
-    from airflow.models.hitl import HITLDetail
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
-    from airflow.utils.state import TaskInstanceState
-    from sqlalchemy import select
-
-    with create_session() as session:
-        rows = session.execute(
-            select(TaskInstance.task_id, TaskInstance.run_id)
-            .join(HITLDetail, HITLDetail.ti_id == TaskInstance.id)
-            .where(TaskInstance.dag_id == dag_id, TaskInstance.state == TaskInstanceState.AWAITING_INPUT,
-                   HITLDetail.responded_at.is_(None))
-        ).all()
-    return [(r.task_id, r.run_id) for r in rows]
-
-
-def answer_hitl(dag_id: str, run_id: str, task_id: str, option: str, *, reason: str = "", user: str = "lead") -> None:
-    """Answer a human-in-the-loop request through the same handler as the UI's Required Actions
-    form (Airflow's public HITL API route), as ``user``."""
-    from airflow.api_fastapi.core_api.datamodels.hitl import UpdateHITLDetailPayload
-    from airflow.api_fastapi.core_api.routes.public.hitl import update_hitl_detail
-    from airflow.utils.session import create_session
-
-    class Person:
-        def get_id(self) -> str:
-            return user
-
-        def get_name(self) -> str:
-            return user
-
-    with create_session() as session:
-        update_hitl_detail(dag_id=dag_id, dag_run_id=run_id, task_id=task_id, session=session, user=Person(),
-                           update_hitl_detail_payload=UpdateHITLDetailPayload(chosen_options=[option],
-                                                                              params_input={"reason": reason}))
 
 
 def castmatch_json(*args: str, database_url: str):

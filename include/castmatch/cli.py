@@ -226,11 +226,15 @@ def _store_unreachable(exc: BaseException) -> str | None:
 
 
 def _airflow_db(call):
-    """Run ``call`` against Airflow's metadata database; unreachable, it is one line of advice."""
+    """Run ``call`` against Airflow's metadata database; unreachable, it is one line of advice.
+    Whatever Airflow prints while it loads goes to stderr: stdout stays the command's own (JSON)."""
+    import contextlib
+
     import sqlalchemy as sa
 
     try:
-        return call()
+        with contextlib.redirect_stdout(sys.stderr):
+            return call()
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
         home = os.environ.get("AIRFLOW_HOME", "~/airflow")
         raise CliError(f"cannot reach Airflow's metadata database (AIRFLOW_HOME={home}): {_reason(exc)}. Run this "

@@ -56,8 +56,8 @@ class TestDaySevenDecision:
         log = run_week(env, overturn)
         automatic = next(e for e in Store(pg_url).events("decision_no_go"))
         assert "reassess" in automatic["message"].lower() and "test_coverage (62" in automatic["message"]
-        extended = Store(pg_url).events("timeline_extended")
-        assert len(extended) == 1 and extended[0]["data"]["weeks"] >= 1
+        reassess = Store(pg_url).events("no_go_reassess")
+        assert len(reassess) == 1 and reassess[0]["data"]["extension_days"] == 7  # the roadmap driver extends
         # Great Expectations failed the check, and that result stays stored
         decision = day7(pg_url)
         results = {r["kpi_id"]: r for r in decision["great_expectations"]["results"]}
@@ -77,6 +77,6 @@ class TestDaySevenDecision:
         latest = Store(pg_url).latest_kpi_values()["test_coverage"]
         assert latest["status"] == "missing" and latest["value"] is None
         decision = day7(pg_url)
-        assert decision["decision"] == "NO_GO" and decision["decided_by"] == "castmatch"
+        assert decision["decision"] == "NO_GO" and decision["decided_by"] == "castmatch-orchestrator"
         kept = Store(pg_url).events("no_go_upheld")
         assert [(e["data"]["by"], e["data"]["reason"]) for e in kept] == [("asha", "(no reason given)")]

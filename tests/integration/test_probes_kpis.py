@@ -160,6 +160,26 @@ class TestHttpAndLlmProbes:
         assert "has no API key" in run_probe(claude, store=None)["detail"]
 
 
+class TestOfflineChecks:
+    def test_a_gate_rejects_an_unchecked_claude_criterion_unless_offline_runs_are_accepted(self, config, store,
+                                                                                          monkeypatch):
+        from castmatch.gates import evaluate_gate
+
+        monkeypatch.setenv("CASTMATCH_LLM", "offline")
+        gate = next(g for g in config.all_gates if g.id == "ai_integration_gate")
+
+        def claude_criterion():
+            return next(c for c in evaluate_gate(config, gate, store, run_key="castmatch:roadmap:r1")["criteria"]
+                        if c["id"] == "claude_api_responding")
+
+        monkeypatch.setenv("CASTMATCH_OFFLINE_CHECKS", "reject")  # the shipped gates.yaml: offline_checks: reject
+        rejected = claude_criterion()
+        assert rejected["ok"] is False and "offline runs may not pass it" in rejected["reason"]
+        monkeypatch.setenv("CASTMATCH_OFFLINE_CHECKS", "accept")  # make run
+        accepted = claude_criterion()
+        assert accepted["ok"] is True and accepted["checked_by"] == "not checked: claude offline"
+
+
 class TestUptime:
     def test_share_of_ok_samples_in_the_window(self, store):
         def at(hours_ago: float, probe_id: str, ok: bool):

@@ -69,7 +69,8 @@ def _explain(exc: Exception) -> str:
     return str(exc)[:1000]
 
 
-def _retry_after(exc: BaseException) -> float | None:
+def retry_after(exc: BaseException) -> float | None:
+    """Seconds the API asked to wait (``retry-after-ms`` / ``retry-after``), if it said."""
     response = getattr(exc, "response", None)
     if response is None:
         return None
@@ -220,7 +221,7 @@ class ClaudeBackend:
                     raise LLMTransientError(
                         f"{request.work_unit_id}: Claude unavailable after {attempt} attempt(s): {describe(exc)}"
                     ) from None
-                delay = _retry_after(exc)
+                delay = retry_after(exc)
                 if delay is None:
                     delay = retry.backoff_seconds * 2 ** (attempt - 1) * (0.5 + random.random() / 2)
                 delay = min(delay, retry.max_backoff_seconds)

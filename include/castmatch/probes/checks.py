@@ -252,46 +252,62 @@ def check_llm(probe, timeout: float, ctx: ProbeContext | None = None) -> str:
     return _claude_query(probe, name, conn_id, max(timeout, LLM_PROBE_TIMEOUT_SECONDS), ctx)
 
 
-def _claude_query(probe, backend: str, conn_id: str, timeout: float, ctx: ProbeContext) -> str:
-    import hashlib
+LLM_PROBE_ATTEMPTS = 3  # a rate limit or an overload is retried briefly before the sample fails
 
+
+def _claude_query(probe, backend: str, conn_id: str, timeout: float, ctx: ProbeContext) -> str:
+    """One 1-token query, retried on 429/529/5xx/connection errors (at most ``LLM_PROBE_ATTEMPTS``,
+    a short back-off honouring ``retry-after``); every attempt is booked in the audit ledger."""
     from airflow.providers.anthropic.hooks.anthropic import AnthropicHook
 
-    from castmatch.llm.budget import USAGE_KINDS, cost_usd
-    from castmatch.runs import roadmap_id_of
+    from castmatch.llm.budget import USAGE_KINDS
+    from castmatch.llm.claude import classify, describe, retry_after
 
     config = ctx.config
     model = (config.team.default_model if config is not None and config.team else None) or "claude-haiku-4-5"
     body = {"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": LLM_PROBE_PROMPT}]}
-    started = time.perf_counter()
-    usage, error = {}, None
+    client = AnthropicHook(conn_id=conn_id).get_conn().with_options(max_retries=0, timeout=timeout)
     try:
-        client = AnthropicHook(conn_id=conn_id).get_conn().with_options(max_retries=0, timeout=timeout)
-        try:
-            message = client.messages.create(**body)
-        finally:
-            client.close()
-        usage = {k: int(getattr(message.usage, k, 0) or 0) for k in USAGE_KINDS}
-    except Exception as exc:
-        from castmatch.llm.claude import describe
+        for attempt in range(1, LLM_PROBE_ATTEMPTS + 1):
+            started = time.perf_counter()
+            try:
+                message = client.messages.create(**body)
+            except Exception as exc:
+                _book_probe_call(ctx, probe, backend, model, body, attempt, time.perf_counter() - started, {}, exc)
+                if classify(exc) != "transient" or attempt == LLM_PROBE_ATTEMPTS:
+                    raise ProbeFailed(f"backend {backend}: Claude did not answer a 1-token query: {describe(exc)}") from None
+                time.sleep(min(retry_after(exc) or 0.5 * attempt, 2.0))
+                continue
+            latency = time.perf_counter() - started
+            usage = {k: int(getattr(message.usage, k, 0) or 0) for k in USAGE_KINDS}
+            _book_probe_call(ctx, probe, backend, model, body, attempt, latency, usage, None)
+            return f"backend {backend}: Claude answered a 1-token query on {model} in {latency * 1000:.0f} ms"
+    finally:
+        client.close()
+    raise AssertionError("unreachable")
 
-        error = exc
-        detail = describe(exc)
-    latency = time.perf_counter() - started
-    if ctx.store is not None:
-        settings = config.llm if config is not None else None
-        ctx.store.record_llm_call(
-            roadmap_id=roadmap_id_of(config) if config is not None else "", run_key=ctx.run_key, purpose="probe",
-            run_id=ctx.run_id, task_id=f"probe:{probe.id}", attempt=1, model=model, backend=backend,
-            request_hash=hashlib.sha256(repr(sorted(body.items())).encode()).hexdigest(),
-            **{k: usage.get(k, 0) for k in USAGE_KINDS}, latency_ms=int(latency * 1000),
-            cost_usd=cost_usd(settings, model, usage) if settings is not None else 0.0,
-            outcome="ok" if error is None else "error", error_class=type(error).__name__ if error else None,
-            error=detail if error is not None else None,
-        )
-    if error is not None:
-        raise ProbeFailed(f"backend {backend}: Claude did not answer a 1-token query: {detail}")
-    return f"backend {backend}: Claude answered a 1-token query on {model} in {latency * 1000:.0f} ms"
+
+def _book_probe_call(ctx: ProbeContext, probe, backend: str, model: str, body: dict, attempt: int, latency: float,
+                     usage: dict, error: BaseException | None) -> None:
+    """One audit-ledger row for one attempt of the Claude probe (purpose ``probe``)."""
+    if ctx.store is None:
+        return
+    import hashlib
+
+    from castmatch.llm.budget import USAGE_KINDS, cost_usd
+    from castmatch.llm.claude import describe
+    from castmatch.runs import roadmap_id_of
+
+    config = ctx.config
+    ctx.store.record_llm_call(
+        roadmap_id=roadmap_id_of(config) if config is not None else "", run_key=ctx.run_key, purpose="probe",
+        run_id=ctx.run_id, task_id=f"probe:{probe.id}", attempt=attempt, model=model, backend=backend,
+        request_hash=hashlib.sha256(repr(sorted(body.items())).encode()).hexdigest(),
+        **{k: usage.get(k, 0) for k in USAGE_KINDS}, latency_ms=int(latency * 1000),
+        cost_usd=cost_usd(config.llm, model, usage) if config is not None and config.llm else 0.0,
+        outcome="ok" if error is None else "error", error_class=type(error).__name__ if error else None,
+        error=describe(error) if error is not None else None,
+    )
 
 
 CHECKS = {"redis": check_redis, "postgres": check_postgres, "http": check_http, "llm": check_llm}

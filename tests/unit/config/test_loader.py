@@ -191,3 +191,12 @@ class TestValidateCommand:
         assert out.returncode == 1
         assert "day 9 is outside week 1" in out.stdout
         assert "unknown agent 'backend-apii'" in out.stdout
+
+    def test_a_decision_point_that_validates_no_measured_kpi_is_rejected(self, roadmap_copy):
+        # Day 7's only KPI due is service_uptime (by_week 1): make it due later and the Day 7
+        # suite would be empty, which checks nothing
+        replace(roadmap_copy / "kpis.yaml", "    by_week: 1\n", "    by_week: 2\n")
+        out = subprocess.run([str(CASTMATCH_BIN), "validate", str(roadmap_copy)], capture_output=True, text=True)
+        assert out.returncode == 1
+        line = next(x for x in out.stdout.splitlines() if "day7_check" in x)
+        assert line.startswith("gates.yaml:") and "validates no KPI" in line and "empty Great Expectations suite" in line
