@@ -29,6 +29,7 @@ def dags_test(dag_id: str, logical_date: str, env: dict | None = None, answers: 
     from castmatch.human import answer, pending_requests
 
     answers = dict(answers or {})
+    answered = []
     command = [str(Path(sys.executable).parent / "airflow"), "dags", "test", dag_id, logical_date]
     if conf is not None:
         command += ["--conf", json.dumps(conf)]
@@ -45,12 +46,15 @@ def dags_test(dag_id: str, logical_date: str, env: dict | None = None, answers: 
                     assert request.task_id in answers, f"{dag_id}.{request.task_id} asks a person and the test has no answer"
                     option, reason, user = answers.pop(request.task_id)
                     answer(request, option, reason=reason, user=user)
+                    answered.append(request)
                 time.sleep(0.5)
         finally:
             if proc.poll() is None:
                 proc.kill()
         out.seek(0)
-        return subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), "")
+        done = subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), "")
+        done.answered = answered  # the requests answered, as they were pending (deadline included)
+        return done
 
 
 def castmatch_json(*args: str, database_url: str):

@@ -4,6 +4,7 @@ roadmap's reports show only its own rows."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -31,9 +32,14 @@ class TestSecondRoadmap:
         env = {**os.environ, "CASTMATCH_ROADMAP_DIR": str(SECOND), "CASTMATCH_REPORTS_DIR": str(tmp_path)}
 
         coverage.write_text(COBERTURA.format(rate="0.62"))
-        low = dags_test("second_week_01", "2026-06-01T00:00:00+00:00", env,
+        # the week DAG is parsed on the real clock; this run chooses the compressed one (as the roadmap does)
+        low = dags_test("second_week_01", "2026-06-01T00:00:00+00:00", env, conf={"clock": "compressed"},
                         answers={"review_no_go_week1_check": ("Keep NO-GO", "coverage first", "sam")})
         assert "state=failed" in low.stdout, low.stdout[-3000:]
+        [review] = low.answered  # a person's window follows the run's clock: minutes, not the real clock's day
+        window = dt.datetime.fromisoformat(review.deadline) - dt.datetime.fromisoformat(review.created_at)
+        assert dt.timedelta(minutes=4) < window < dt.timedelta(minutes=6)
+        assert "compressed clock" in low.stdout
         gate = second("gates", pg_url=pg_url)["gates"][0]
         assert gate["status"] == "FAILED"
         assert gate["criteria"][0]["reason"] == "test_coverage: 62 %, needs > 80"

@@ -6,14 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
-from airflow.sdk import BaseSensorOperator
 
 from castmatch.operators.agent import scope_of
+from castmatch.operators.clocked import RunClockSensor
 from castmatch.operators.human_review import announce_waiting, human_review_defaults, record_answer
 
 
-class GateSensor(BaseSensorOperator):
-    """Pokes in reschedule mode (no worker slot held between pokes), on the run's clock.
+class GateSensor(RunClockSensor):
+    """Re-evaluates the gate at the pace of the run's clock (``RunClockSensor``).
 
     PASSED: succeeds. Deadline passed with a veto: fails without retry, so the work units it
     guards do not run, and the store records which gate blocked them and why. Without veto:
@@ -24,18 +24,9 @@ class GateSensor(BaseSensorOperator):
 
     ui_color = "#fdf2e8"
 
-    def __init__(self, *, gate_id: str, roadmap_dir: str | None = None, **kwargs: Any):
-        kwargs.setdefault("mode", "reschedule")
+    def __init__(self, *, gate_id: str, **kwargs: Any):
         super().__init__(**kwargs)
         self.gate_id = gate_id
-        self.roadmap_dir = roadmap_dir
-
-    def execute(self, context):
-        from castmatch.runs import poke_interval
-
-        config, scope = scope_of(context, self.roadmap_dir)
-        self.poke_interval = poke_interval(config, scope.clock)  # the run's clock, not the parse-time one
-        return super().execute(context)
 
     def poke(self, context) -> bool:
         import pendulum

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import BaseOperator, BaseSensorOperator
+from airflow.sdk import BaseOperator
 
 from castmatch.operators.agent import scope_of
+from castmatch.operators.clocked import RunClockSensor
 
 
 class StartRunOperator(BaseOperator):
@@ -31,23 +32,7 @@ class StartRunOperator(BaseOperator):
         return {"run_key": scope.run_key, "clock": run["clock"]}
 
 
-class _RunClockSensor(BaseSensorOperator):
-    """A roadmap-driver sensor in reschedule mode, poking on the run's clock."""
-
-    def __init__(self, *, roadmap_dir: str | None = None, **kwargs: Any) -> None:
-        kwargs.setdefault("mode", "reschedule")
-        super().__init__(**kwargs)
-        self.roadmap_dir = roadmap_dir
-
-    def execute(self, context):
-        from castmatch.runs import poke_interval
-
-        config, scope = scope_of(context, self.roadmap_dir)
-        self.poke_interval = poke_interval(config, scope.clock)
-        return super().execute(context)
-
-
-class RoadmapWeekSensor(_RunClockSensor):
+class RoadmapWeekSensor(RunClockSensor):
     """Succeeds once week ``week`` has started on the run's clock: ``real`` waits for the calendar
     date in the roadmap's timezone; ``compressed`` counts roadmap days in seconds from the run's
     start. Timeline extensions after a NO-GO move the start later by their days."""
@@ -78,14 +63,14 @@ class RoadmapWeekSensor(_RunClockSensor):
         return True
 
 
-class WeekCheckSensor(_RunClockSensor):
+class WeekCheckSensor(RunClockSensor):
     """After a week's run: the roadmap goes on when the week succeeded (or, for a week with
     decision points, when they are GO). A NO-GO extends the timeline and waits for the end of the
     extension, then the point is decided again; after ``max_extensions`` the roadmap stops here,
     saying why (``castmatch.weeks.roadmap_step``)."""
 
     def __init__(self, *, week: int, **kwargs: Any) -> None:
-        kwargs.setdefault("trigger_rule", "all_done")  # the week run may have failed: judge it anyway
+        # (its upstream, the trigger, succeeds whether the week's run succeeded or failed)
         kwargs.setdefault("retries", 0)
         super().__init__(**kwargs)
         self.week = week
