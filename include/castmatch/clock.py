@@ -19,7 +19,7 @@ ClockMode = Literal["real", "compressed"]
 
 def clock_mode(default: str = "real") -> ClockMode:
     """``$CASTMATCH_CLOCK`` if set, else ``default`` (the config's mode)."""
-    mode = os.environ.get("CASTMATCH_CLOCK", default)
+    mode = os.environ.get("CASTMATCH_CLOCK") or default
     if mode not in ("real", "compressed"):
         raise ValueError(f"CASTMATCH_CLOCK must be 'real' or 'compressed', not {mode!r}")
     return mode  # type: ignore[return-value]

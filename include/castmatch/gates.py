@@ -76,8 +76,8 @@ def _probe_criterion(config, criterion, store, *, run_key: str, run_id: str | No
     if criterion.window_hours:
         result = _probe_window(config, criterion, store, clock, failing)
     else:
-        result = {"ok": not failing, "reason": "; ".join(failing) or "all probes answered: " + ", ".join(
-            s["probe_id"] for s in samples if s["status"] == "ok")}
+        result = {"ok": not failing, "reason": "; ".join(failing) or "all probes answered: " + "; ".join(
+            f"{s['probe_id']} ({s['detail']})" for s in samples if s["status"] == "ok")}
     result["checked_by"] = "probe"
     if offline:
         accepted = offline_checks_accepted(config)

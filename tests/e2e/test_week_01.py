@@ -11,8 +11,8 @@ import pytest
 
 from castmatch.config import load_roadmap
 from castmatch.store import Store
-from tests.helpers import dags_test as run_dag_test
 from tests.helpers import castmatch_json, sample_history
+from tests.helpers import dags_test as run_dag_test
 
 BIN = Path(sys.executable).parent
 LOGICAL_DATE = "2026-01-05T03:30:00+00:00"

@@ -15,7 +15,7 @@ Endpoints: ``POST /v1/messages`` (plain JSON or SSE with ``"stream": true``), ``
 
 One-shot behaviours (see ``BEHAVIOURS``) are queued with ``enqueue`` and consumed one per ``POST /v1/messages``
 (first in, first out; an empty queue means ``"ok"``). ``latency`` is slept before answering every
-``POST /v1/messages``. Sleeps are cut short when the server stops or the client goes away.
+``POST /v1/messages`` (``tiny_latency``, if given, for queries of at most 16 output tokens). Sleeps are cut short when the server stops or the client goes away.
 
 Token usage is estimated as ``ceil(chars / 4)``. Prompt caching is simulated: everything up to and including
 the last block carrying ``cache_control`` (in the order tools, system blocks, message content blocks) is the
@@ -301,9 +301,12 @@ class FakeAnthropic:
         timeout_sleep: float = 30.0,
         responder: Callable[[dict], dict] | None = None,
         batch_delay: float = 0.5,
+        tiny_latency: float | None = None,
     ) -> None:
         self.api_key = api_key
         self.latency = latency
+        # latency of tiny queries (max_tokens <= 16, e.g. a health probe); default ``latency``
+        self.tiny_latency = tiny_latency
         self.retry_after = retry_after
         self.timeout_sleep = timeout_sleep
         self.responder = responder
@@ -425,7 +428,8 @@ class FakeAnthropic:
         path, method, body = record.path, record.method, record.body
         is_messages = method == "POST" and path == "/v1/messages"
         if is_messages:
-            self._sleep(self.latency, handler)
+            tiny = isinstance(body, dict) and int(body.get("max_tokens") or 0) <= 16 and self.tiny_latency is not None
+            self._sleep(self.tiny_latency if tiny else self.latency, handler)
         if _presented_key(record.headers) != self.api_key:
             record.behaviour = "401"
             return self._error(handler, record, *_ERRORS["401"])
