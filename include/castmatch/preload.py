@@ -35,8 +35,24 @@ def preload_llm_stack() -> float:
     import castmatch.store  # noqa: F401
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations  # noqa: F401  (about 2 s, paid here once, not per decision point)
+
+    # What every task process runs besides the LLM: the run scope, memory, gates, decisions, week
+    # outcomes, and the DAG file it parses first (building the DAGs once here warms the imports of
+    # the operators and the cached roadmap config, which forked children reuse).
+    import castmatch.decisions  # noqa: F401
+    import castmatch.gates  # noqa: F401
+    import castmatch.kpis  # noqa: F401
+    import castmatch.memory  # noqa: F401
+    import castmatch.review  # noqa: F401
+    import castmatch.weeks  # noqa: F401
+    try:
+        from castmatch.factory import build_dags
+
+        build_dags()
+    except Exception as exc:  # a broken roadmap shows in the DAGs themselves; never stop the scheduler
+        log.warning("castmatch: DAGs not prebuilt (%s)", exc)
     elapsed = time.perf_counter() - started
-    log.info("castmatch: preloaded the LLM stack for forked task processes in %.2f s", elapsed)
+    log.info("castmatch: preloaded the LLM stack and the DAGs for forked task processes in %.2f s", elapsed)
     return elapsed
 
 

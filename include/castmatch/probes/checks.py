@@ -253,6 +253,29 @@ def check_llm(probe, timeout: float, ctx: ProbeContext | None = None) -> str:
 
 
 LLM_PROBE_ATTEMPTS = 3  # a rate limit or an overload is retried briefly before the sample fails
+LLM_PROBE_FRESH_SECONDS = 60.0  # an answer this recent is still "Claude responding": not paid for again
+
+
+def _fresh_claude_answer(probe, store) -> dict | None:
+    """The Claude probe's own ok sample of the last ``LLM_PROBE_FRESH_SECONDS`` on the backend in
+    use (two gates evaluated a few seconds apart need one query, not two), annotated; None if
+    there is none (a failure is always checked again)."""
+    import datetime as dt
+
+    from castmatch.llm.backends import backend_name
+
+    try:
+        name = backend_name(probe.conn_id or "anthropic_default")
+    except ValueError:
+        return None
+    now = dt.datetime.now(dt.UTC)
+    recent = store.probe_samples(probe.id, since=now - dt.timedelta(seconds=LLM_PROBE_FRESH_SECONDS))
+    if not recent or recent[-1]["status"] != "ok" or not recent[-1]["detail"].startswith(f"backend {name}:"):
+        return None
+    sample = dict(recent[-1])
+    ts = sample["ts"] if sample["ts"].tzinfo else sample["ts"].replace(tzinfo=dt.UTC)
+    sample["detail"] = f"{sample['detail']} ({(now - ts).total_seconds():.0f} s ago)"
+    return sample
 
 
 def _claude_query(probe, backend: str, conn_id: str, timeout: float, ctx: ProbeContext) -> str:
@@ -322,6 +345,10 @@ def run_probe(probe, *, store, run_id: str | None = None, timeout: float = TIMEO
     ``config`` and ``run_key`` place the Claude probe's request in the audit ledger.
     """
     ctx = ProbeContext(store=store, config=config, run_key=run_key, run_id=run_id)
+    if probe.kind == "llm" and store is not None:
+        fresh = _fresh_claude_answer(probe, store)
+        if fresh is not None:
+            return fresh
     started = time.perf_counter()
     status = "failed"
     try:

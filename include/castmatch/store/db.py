@@ -39,6 +39,8 @@ def make_engine(url: str) -> sa.Engine:
         def _sqlite_pragmas(dbapi_conn, _record):  # concurrent task processes share the file
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
+            # WAL's recommended durability: a commit survives the process, the OS syncs at checkpoints
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
