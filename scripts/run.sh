@@ -18,6 +18,11 @@ export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=${AIRFLOW__CORE__SIMPLE_AUTH_MAN
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=$AIRFLOW_HOME/passwords.json
 export PYTHONPATH=$ROOT/config${PYTHONPATH:+:$PYTHONPATH}
 export CASTMATCH_CLOCK=${CASTMATCH_CLOCK:-compressed}
+# The demo: KPIs with a demo_source measure the local demo product and the sample reports (labelled
+# demo), and a criterion the offline backend cannot check (the Claude probe) is accepted, labelled.
+export CASTMATCH_DEMO=${CASTMATCH_DEMO:-1}
+export CASTMATCH_OFFLINE_CHECKS=${CASTMATCH_OFFLINE_CHECKS:-accept}
+DEMO_PORT=8765
 PORT=${AIRFLOW__API__PORT:-8080}
 mkdir -p "$AIRFLOW_HOME"
 # A known local login (development only): admin / admin unless the file already says otherwise.
@@ -31,9 +36,20 @@ castmatch validate || echo "!! the roadmap has errors: the DAGs built from broke
 echo "== connections, pools, variables"
 castmatch airflow-settings load airflow_settings.yaml >/dev/null
 
+DEMO_PID=
+if [ "$CASTMATCH_DEMO" = "1" ]; then
+  if curl -fs "http://127.0.0.1:$DEMO_PORT/health" >/dev/null 2>&1; then
+    echo "== demo product already answering on 127.0.0.1:$DEMO_PORT"
+  else
+    echo "== demo product (simulated traffic, labelled demo) on 127.0.0.1:$DEMO_PORT"
+    python -m castmatch.demo_service --port "$DEMO_PORT" > "$AIRFLOW_HOME/demo_service.log" 2>&1 &
+    DEMO_PID=$!
+  fi
+fi
+
 airflow standalone > "$AIRFLOW_HOME/standalone.log" 2>&1 &
 AF_PID=$!
-trap 'kill $AF_PID 2>/dev/null; wait $AF_PID 2>/dev/null' EXIT INT TERM
+trap 'kill $AF_PID $DEMO_PID 2>/dev/null; wait $AF_PID 2>/dev/null' EXIT INT TERM
 echo "== waiting for Airflow on http://localhost:$PORT (log: $AIRFLOW_HOME/standalone.log)"
 for _ in $(seq 1 180); do
   curl -fs "http://localhost:$PORT/api/v2/monitor/health" >/dev/null 2>&1 && break
@@ -51,9 +67,15 @@ cat <<MSG
 
   CastMatch Orchestrator is running: http://localhost:$PORT
   Login: $USER_NAME / $(python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], '?'))" "$AIRFLOW_HOME/passwords.json" "$USER_NAME")
-  The roadmap (castmatch_roadmap) is running on the compressed clock.
-  Status matrix: .venv/bin/castmatch status   (AIRFLOW_HOME=$AIRFLOW_HOME)
-  Ctrl-C stops Airflow.
+  The roadmap (castmatch_roadmap) is running on the compressed clock (1 s a roadmap day).
+  From another terminal (same folder):
+    export AIRFLOW_HOME=$AIRFLOW_HOME
+    .venv/bin/castmatch status        # the agent status matrix of this run
+    .venv/bin/castmatch gates         # gates, KPIs (demo sources labelled), decisions, extensions
+    .venv/bin/castmatch runs          # every run of the roadmap
+    .venv/bin/castmatch reviews       # anything waiting for a person, and the command that answers it
+    .venv/bin/castmatch answer TASK --option ... --reason ...
+  Ctrl-C stops Airflow and the demo product.
 
 MSG
 wait $AF_PID

@@ -106,18 +106,28 @@ def _traffic(url: str, product: DemoProduct, stop: threading.Event) -> None:
         stop.wait(0.05)
 
 
-def serve(port: int, *, users: int, think: float) -> None:
-    product = DemoProduct(users=users, think_seconds=think)
-    server = ThreadingHTTPServer(("127.0.0.1", port), _handler(product))
-    stop = threading.Event()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=_traffic, args=(url, product, stop), daemon=True).start()
-    print(f"demo product on {url} ({LABEL}): /health, POST /v1/conversations, /metrics", flush=True)
-    try:
-        server.serve_forever()
-    finally:
-        stop.set()
-        server.server_close()
+class DemoService:
+    """The demo product served on 127.0.0.1 in background threads (``port`` 0: a free one)."""
+
+    def __init__(self, port: int = 8765, *, users: int = 240, think: float = 0.2, traffic: bool = True):
+        self.product = DemoProduct(users=users, think_seconds=think)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self.product))
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._stop = threading.Event()
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        if traffic:
+            threading.Thread(target=_traffic, args=(self.url, self.product, self._stop), daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> DemoService:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -127,7 +137,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--users", type=int, default=240, help="simulated beta users")
     parser.add_argument("--think", type=float, default=0.2, help="mean reply time of a conversation turn (s)")
     args = parser.parse_args(argv)
-    serve(args.port, users=args.users, think=args.think)
+    service = DemoService(args.port, users=args.users, think=args.think)
+    print(f"demo product on {service.url} ({LABEL}): /health, POST /v1/conversations, /metrics", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        service.stop()
 
 
 if __name__ == "__main__":

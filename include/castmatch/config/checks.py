@@ -210,15 +210,22 @@ def _check_kpis(config: RoadmapConfig, report) -> None:
     probes = {p.id for p in config.gates.probes} if config.gates else set()
     _duplicates(report, file, config.kpis.kpis, ("kpis",), "KPI")
     for i, kpi in enumerate(config.kpis.kpis):
-        src, at = kpi.source, ("kpis", i, "source")
-        if src.kind == "probe":
-            if not src.probes:
-                report(file, at, "a probe source names no probes")
-            _unknown(report, file, at + ("probes",), src.probes, probes, "probe")
-        if src.kind in ("coverage_report", "security_report") and not src.path:
-            report(file, at + ("path",), f"a {src.kind} source needs a path")
-        if src.kind == "sql" and not (src.conn_id and src.sql):
-            report(file, at, "a sql source needs conn_id and sql")
+        for key in ("source", "demo_source"):
+            src, at = getattr(kpi, key), ("kpis", i, key)
+            if src is None:
+                continue
+            if src.kind == "probe":
+                if not src.probes:
+                    report(file, at, "a probe source names no probes")
+                _unknown(report, file, at + ("probes",), src.probes, probes, "probe")
+            if src.kind in ("coverage_report", "security_report") and not src.path:
+                report(file, at + ("path",), f"a {src.kind} source needs a path")
+            if src.kind == "sql" and not (src.conn_id and src.sql):
+                report(file, at, "a sql source needs conn_id and sql")
+            if src.kind in ("http_latency", "http_json") and not src.url.startswith(("http://", "https://")):
+                report(file, at + ("url",), f"a {src.kind} source needs an http(s) url")
+            if src.kind == "http_json" and not src.metric:
+                report(file, at + ("metric",), "an http_json source needs the metric (the JSON field to read)")
 
 
 def _check_operations(config: RoadmapConfig, report) -> None:

@@ -195,12 +195,15 @@ class DecisionPoint(Strict):
 
 
 class KpiSource(Strict):
-    kind: Literal["probe", "llm_audit", "memory_check", "coverage_report", "security_report", "sql"]
-    metric: str = ""
+    kind: Literal["probe", "llm_audit", "memory_check", "coverage_report", "security_report", "sql",
+                  "http_latency", "http_json"]
+    metric: str = Field(default="", description="What to read; for http_json the field of the JSON answer")
     probes: list[str] = Field(default_factory=list)
     path: str = ""
     conn_id: str = ""
     sql: str = ""
+    url: str = Field(default="", description="http_latency: the endpoint timed; http_json: where the figure is read")
+    samples: int = Field(default=5, ge=1, le=100, description="http_latency: requests timed (their mean is the value)")
 
 
 class Kpi(Strict):
@@ -212,6 +215,9 @@ class Kpi(Strict):
     unit: str
     by_week: int | None = Field(default=None, ge=1, description="Week by which the target must hold")
     source: KpiSource
+    # Used instead of `source` only in demo mode (CASTMATCH_DEMO=1, set by `make run`); every value
+    # it gives is labelled demo. Paths of a demo source are relative to the roadmap folder.
+    demo_source: KpiSource | None = None
 
 
 class Probe(Strict):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,8 +166,8 @@ def sql_value(conn_id: str, sql: str) -> Reading:
 # ---------------------------------------------------------------------------- per source kind
 
 
-def _from_probes(kpi, ctx: SourceContext) -> Reading:
-    probe_ids = list(kpi.source.probes)
+def _from_probes(source, ctx: SourceContext) -> Reading:
+    probe_ids = list(source.probes)
     if not probe_ids:
         raise KpiMissing("no probes named")
     known = {p.id for p in ctx.config.gates.probes} if getattr(ctx.config, "gates", None) else set(probe_ids)
@@ -182,7 +183,7 @@ def _from_probes(kpi, ctx: SourceContext) -> Reading:
     return Reading(pct, f"{pct:.2f}% ok of {samples} samples in {PROBE_WINDOW_HOURS:g} h ({parts})")
 
 
-def _from_llm_audit(kpi, ctx: SourceContext) -> Reading:
+def _from_llm_audit(source, ctx: SourceContext) -> Reading:
     """Agents' own calls only (of the run, or of the roadmap): a probe's or a review's calls are
     not conversations."""
     from castmatch.runs import roadmap_id_of
@@ -191,16 +192,16 @@ def _from_llm_audit(kpi, ctx: SourceContext) -> Reading:
         calls = ctx.store.llm_calls(run_key=ctx.run_key, purpose="agent")
     else:
         calls = ctx.store.llm_calls(roadmap_id=roadmap_id_of(ctx.config), purpose="agent")
-    return llm_audit_metric(calls, kpi.source.metric)
+    return llm_audit_metric(calls, source.metric)
 
 
-def _from_memory_check(kpi, ctx: SourceContext) -> Reading:
+def _from_memory_check(source, ctx: SourceContext) -> Reading:
     """Context preservation of the agents' memory: the share of the run's delivered handoff
     artefacts that the memory recalls intact (same summary and content as the long-term store)."""
     from castmatch.memory import MAX_CONTENT_CHARS, agent_memory, artefact_hash
 
-    if kpi.source.metric not in ("", "context_preservation_pct"):
-        raise KpiMissing(f"unknown memory_check metric {kpi.source.metric!r} (known: context_preservation_pct)")
+    if source.metric not in ("", "context_preservation_pct"):
+        raise KpiMissing(f"unknown memory_check metric {source.metric!r} (known: context_preservation_pct)")
     if not ctx.run_key:
         raise KpiMissing("memory accuracy is measured on a run's handoff artefacts, and no run asked")
     delivered = [d for d in ctx.store.deliverables(run_key=ctx.run_key) if d["status"] == "done"]
@@ -221,28 +222,91 @@ def _from_memory_check(kpi, ctx: SourceContext) -> Reading:
                    f"{intact} of {len(delivered)} handoff artefacts of this run recalled intact from agent memory")
 
 
-def _report_path(kpi, ctx: SourceContext) -> Path:
-    if not kpi.source.path:
+def _report_path(source, ctx: SourceContext) -> Path:
+    if not source.path:
         raise KpiMissing("no report path configured")
-    path = Path(kpi.source.path)
+    path = Path(source.path)
     return path if path.is_absolute() else ctx.base_dir / path
 
 
-def _from_coverage(kpi, ctx: SourceContext) -> Reading:
-    return coverage_pct(_report_path(kpi, ctx), kpi.source.metric)
+def _from_coverage(source, ctx: SourceContext) -> Reading:
+    return coverage_pct(_report_path(source, ctx), source.metric)
 
 
-def _from_security(kpi, ctx: SourceContext) -> Reading:
-    return security_findings(_report_path(kpi, ctx), kpi.source.metric)
+def _from_security(source, ctx: SourceContext) -> Reading:
+    return security_findings(_report_path(source, ctx), source.metric)
 
 
-def _from_sql(kpi, ctx: SourceContext) -> Reading:
-    if not kpi.source.conn_id:
+def _from_sql(source, ctx: SourceContext) -> Reading:
+    if not source.conn_id:
         raise KpiMissing("no conn_id configured")
-    return sql_value(kpi.source.conn_id, kpi.source.sql)
+    return sql_value(source.conn_id, source.sql)
+
+
+def http_latency(url: str, samples: int = 5, timeout: float = 10.0) -> Reading:
+    """Mean seconds of ``samples`` requests to ``url`` (a POST with a small JSON body to a
+    conversation endpoint, else a GET), each measured end to end; any failed request makes the KPI
+    missing rather than flattering it."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    from castmatch.probes.checks import url_without_credentials
+
+    shown = url_without_credentials(url)
+    post = "conversation" in url
+    seconds = []
+    for i in range(samples):
+        data = json.dumps({"text": f"latency probe {i}: lead actor, 30-40"}).encode() if post else None
+        request = urllib.request.Request(url, data=data, method="POST" if post else "GET",
+                                         headers={"Content-Type": "application/json", "User-Agent": "castmatch-kpi"})
+        started = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (configured URL)
+                response.read()
+                status = response.status
+        except (urllib.error.URLError, OSError) as exc:
+            raise KpiMissing(f"{'POST' if post else 'GET'} {shown}: {describe_error(exc)}") from None
+        if not 200 <= status < 300:
+            raise KpiMissing(f"{'POST' if post else 'GET'} {shown}: HTTP {status}")
+        seconds.append(time.perf_counter() - started)
+    return Reading(sum(seconds) / len(seconds), f"mean of {len(seconds)} timed requests to {shown} "
+                   f"(max {max(seconds):.3f} s)")
+
+
+def http_json_value(url: str, field: str, timeout: float = 10.0) -> Reading:
+    """The number ``field`` of the JSON object ``url`` answers (a product's metrics endpoint)."""
+    import urllib.request
+
+    from castmatch.probes.checks import url_without_credentials
+
+    shown = url_without_credentials(url)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (configured URL)
+            data = json.loads(response.read() or b"{}")
+    except (OSError, ValueError) as exc:
+        raise KpiMissing(f"GET {shown}: {describe_error(exc)}") from None
+    if not isinstance(data, dict) or field not in data:
+        raise KpiMissing(f"GET {shown}: no field {field!r} in the answer")
+    try:
+        value = float(data[field])
+    except (TypeError, ValueError):
+        raise KpiMissing(f"GET {shown}: {field} is {data[field]!r}, not a number") from None
+    label = f" [{data['label']}]" if isinstance(data.get("label"), str) else ""
+    return Reading(value, f"{field} = {data[field]} from {shown}{label}")
+
+
+def _from_http_latency(source, ctx: SourceContext) -> Reading:
+    return http_latency(source.url, source.samples)
+
+
+def _from_http_json(source, ctx: SourceContext) -> Reading:
+    return http_json_value(source.url, source.metric)
 
 
 COLLECTORS: dict[str, Callable[[Any, SourceContext], Reading]] = {
+    "http_latency": _from_http_latency,
+    "http_json": _from_http_json,
     "probe": _from_probes,
     "llm_audit": _from_llm_audit,
     "memory_check": _from_memory_check,
@@ -264,7 +328,25 @@ def describe_source(source, base_dir: Path) -> str:
     if kind in ("coverage_report", "security_report"):
         path = Path(source.path)
         return f"{kind}:{path if path.is_absolute() else base_dir / path}"
+    if kind in ("http_latency", "http_json"):
+        from castmatch.probes.checks import url_without_credentials
+
+        return f"{kind}:{url_without_credentials(source.url)}" + (f" ({source.metric})" if source.metric else "")
     return f"sql:{source.conn_id}"
+
+
+def demo_mode() -> bool:
+    """Whether KPIs with a ``demo_source`` measure it instead (``CASTMATCH_DEMO=1``: ``make run``)."""
+    return os.environ.get("CASTMATCH_DEMO", "").strip().lower() in ("1", "true", "yes")
+
+
+def source_of(kpi, config, base_dir: Path) -> tuple[Any, Path, str]:
+    """(the source to measure now, the folder its relative paths start from, a label prefix):
+    the demo source in demo mode (paths from the roadmap folder, labelled ``demo:``), else the
+    KPI's own."""
+    if kpi.demo_source is not None and demo_mode():
+        return kpi.demo_source, Path(config.directory), "demo:"
+    return kpi.source, base_dir, ""
 
 
 def collect_kpi(kpi, config, store, *, base_dir: str | Path, run_key: str | None = None, run_id: str | None = None,
@@ -276,10 +358,10 @@ def collect_kpi(kpi, config, store, *, base_dir: str | Path, run_key: str | None
     status ('ok' | 'missing'), source, detail, run_id, id}. Never raises for a source that has no
     value: that is a ``missing`` sample with the reason in ``detail``.
     """
-    base = Path(base_dir)
-    source = describe_source(kpi.source, base)
+    spec, base, label = source_of(kpi, config, Path(base_dir))
+    source = label + describe_source(spec, base)
     try:
-        reading = COLLECTORS[kpi.source.kind](kpi, SourceContext(config, store, base, now, run_key))
+        reading = COLLECTORS[spec.kind](spec, SourceContext(config, store, base, now, run_key))
         value, status, detail = reading.value, "ok", reading.detail
     except KpiMissing as exc:
         value, status, detail = None, "missing", str(exc)
@@ -287,6 +369,8 @@ def collect_kpi(kpi, config, store, *, base_dir: str | Path, run_key: str | None
         value, status, detail = None, "missing", f"collector error: {describe_error(exc)}"
     if value is not None and not math.isfinite(value):
         value, status, detail = None, "missing", f"not a finite number ({value}): {detail}"
+    if label:
+        detail = f"DEMO SOURCE (make run; not the product): {detail}"
     log.log(logging.INFO if status == "ok" else logging.WARNING, "KPI %s = %s (%s) from %s: %s",
             kpi.id, "missing" if value is None else f"{value:g} {kpi.unit}", status, source, detail)
     from castmatch.runs import roadmap_id_of

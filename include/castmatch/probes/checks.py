@@ -188,7 +188,7 @@ def check_postgres(probe, timeout: float, ctx: ProbeContext | None = None) -> st
     return f"SELECT 1 ok on {where}"
 
 
-def _without_credentials(url: str) -> str:
+def url_without_credentials(url: str) -> str:
     """``url`` as shown in a sample: a user:password@ part never reaches the store or the log."""
     parts = urlsplit(url)
     if parts.username is None and parts.password is None:
@@ -208,7 +208,7 @@ def check_http(probe, timeout: float, ctx: ProbeContext | None = None) -> str:
         url = conn.host if "://" in (conn.host or "") else f"{conn.schema or 'http'}://{conn.host}:{conn.port or 80}/"
     if not url:
         raise ProbeFailed(f"probe {probe.id} has no url")
-    shown = _without_credentials(url)
+    shown = url_without_credentials(url)
     request = urllib.request.Request(url, headers={"User-Agent": "castmatch-probe"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (configured URL)
