@@ -261,8 +261,9 @@ def render_gates(report: dict) -> str:
     lines.append("")
     lines.append("KPIs")
     for k in report["kpis"]:
-        value = k["status"] if k["value"] is None else f"{k['value']:g}"
-        lines.append(f"    {k['name']}: {value} (target {k['target']})")
+        value = k["status"] if k["value"] is None else f"{k['value']:.3g}"
+        demo = "  [DEMO source]" if str(k["source"]).startswith("demo:") else ""
+        lines.append(f"    {k['name']}: {value} (target {k['target']}){demo}")
     lines.append("")
     lines.append("DECISION POINTS")
     for d in report["decision_points"]:
