@@ -38,8 +38,10 @@ def _probe_window(config, criterion, store, clock, failing: list[str]) -> dict:
     pct, count = store.uptime(criterion.probes, hours)
     need = criterion.min_uptime_pct if criterion.min_uptime_pct is not None else 100.0
     ok = pct is not None and pct >= need and not failing
-    reasons = [f"uptime {pct:.1f}% over {criterion.window_hours:g} h from {count} samples (need {need:g}%)"
-               if pct is not None else "no probe samples in the window"]
+    span = f"{criterion.window_hours:g} h" + (f" ({window.total_seconds():g} s on the compressed clock)"
+                                              if clock is not None and clock.mode == "compressed" else "")
+    reasons = [f"uptime {pct:.1f}% over {span} from {count} samples (need {need:g}%)"
+               if pct is not None else f"no probe samples in the {span} window"]
     if clock is None or clock.mode == "real":
         end = utcnow()
         start = end - window
@@ -110,9 +112,9 @@ def _kpi_criterion(config, criterion, store, *, run_key: str, run_id: str | None
             reasons.append(f"{kpi_id}: missing ({row['detail']})")
         elif not COMPARE[kpi.comparator](row["value"], kpi.threshold):
             ok = False
-            reasons.append(f"{kpi_id}: {row['value']:g} {kpi.unit}, needs {kpi.comparator} {kpi.threshold:g}")
+            reasons.append(f"{kpi_id}: {row['value']:.4g} {kpi.unit}, needs {kpi.comparator} {kpi.threshold:g}")
         else:
-            reasons.append(f"{kpi_id}: {row['value']:g} {kpi.unit} meets {kpi.comparator} {kpi.threshold:g}")
+            reasons.append(f"{kpi_id}: {row['value']:.4g} {kpi.unit} meets {kpi.comparator} {kpi.threshold:g}")
     return {"ok": ok, "reason": "; ".join(reasons), "checked_by": "KPI measured now"}
 
 

@@ -32,6 +32,15 @@ def offline_content(config, unit_id: str = UNIT) -> str:
     return OfflineBackend().generate(build_request(config, unit, upstream, week=1)).deliverable.content
 
 
+def chat_gate_delivered(store, config):
+    """The Chat Interface Gate and its review criterion, every reviewed unit delivered (offline)."""
+    gate = next(g for g in config.all_gates if g.id == "chat_interface_gate")
+    criterion = next(c for c in gate.criteria if c.kind.value == "review")
+    for unit_id in criterion.work_units:
+        store_deliverable(store, config, offline_content(config, unit_id), unit_id=unit_id)
+    return gate, criterion
+
+
 class TestOfflineRuleCheck:
     def test_injected_deliverable_is_vetoed_by_the_criteria(self, pg_url, monkeypatch):
         monkeypatch.setenv("CASTMATCH_LLM", "offline")
@@ -71,10 +80,7 @@ class TestOfflineRuleCheck:
     def test_the_gate_report_says_it_was_a_rule_check_not_a_claude_review(self, pg_url, monkeypatch):
         monkeypatch.setenv("CASTMATCH_LLM", "offline")
         config, store = load_roadmap(), Store(pg_url)
-        gate = next(g for g in config.all_gates if g.id == "chat_interface_gate")
-        criterion = next(c for c in gate.criteria if c.kind.value == "review")
-        for unit_id in criterion.work_units:
-            store_deliverable(store, config, offline_content(config, unit_id), unit_id=unit_id)
+        gate, criterion = chat_gate_delivered(store, config)
         [result] = [c for c in evaluate_gate(config, gate, store, run_key=RUN)["criteria"] if c["kind"] == "review"]
         assert result["ok"] and result["checked_by"] == "rule check (offline), not a Claude review"
         report = {"run_key": RUN, "gates": [{"id": gate.id, "name": gate.name, "week": 2, "deadline_day": 13,
@@ -112,10 +118,7 @@ class TestLiveReview:
                                                                             redis_prefix, monkeypatch):
         monkeypatch.setenv("CASTMATCH_LLM", "live")
         config, store = load_roadmap(), Store(pg_url)
-        gate = next(g for g in config.all_gates if g.id == "chat_interface_gate")
-        criterion = next(c for c in gate.criteria if c.kind.value == "review")
-        for unit_id in criterion.work_units:
-            store_deliverable(store, config, offline_content(config, unit_id), unit_id=unit_id)
+        gate, criterion = chat_gate_delivered(store, config)
         anthropic_conn.responder = lambda body: {"verdict": "PASS", "reasons": []}
         for _ in range(10):  # a gate poking every 5 s on the compressed clock
             evaluate_gate(config, gate, store, run_key=RUN)
