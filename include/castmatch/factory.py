@@ -38,7 +38,7 @@ from castmatch.operators.roadmap import (
 )
 from castmatch.operators.standup import StandupOperator
 from castmatch.operators.week import WeekCompleteOperator
-from castmatch.runs import poke_interval, review_window
+from castmatch.runs import driver_dag_id, poke_interval, review_window, roadmap_id_of
 
 FALLBACK_START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
@@ -49,8 +49,7 @@ def week_dag_id(config: RoadmapConfig, week: int) -> str:
 
 
 def roadmap_dag_id(config: RoadmapConfig) -> str:
-    prefix = config.roadmap.dag_id_prefix if config.roadmap else "roadmap"
-    return f"{prefix}_roadmap"
+    return driver_dag_id(roadmap_id_of(config))
 
 
 def default_args(config: RoadmapConfig) -> dict:

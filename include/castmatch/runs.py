@@ -23,6 +23,11 @@ def roadmap_id_of(config) -> str:
     return config.roadmap.dag_id_prefix if config.roadmap else "roadmap"
 
 
+def driver_dag_id(roadmap_id: str) -> str:
+    """The DAG that runs the whole roadmap (``<prefix>_roadmap``)."""
+    return f"{roadmap_id}_roadmap"
+
+
 def orchestrator_name(roadmap_id: str) -> str:
     """Who automatic decisions are recorded as decided by."""
     return f"{roadmap_id}-orchestrator"
@@ -78,7 +83,7 @@ def run_scope(context, config) -> RunScope:
     params = _params(context)
     clock = clock_of(context, default_clock_mode(config.roadmap))
     roadmap_run = params.get("roadmap_run_id")
-    if ti.dag_id == f"{roadmap_id}_roadmap":  # the roadmap driver itself
+    if ti.dag_id == driver_dag_id(roadmap_id):  # the roadmap driver itself
         roadmap_run = ti.run_id
     if roadmap_run:
         key = run_key_for(roadmap_id, roadmap_run_id=roadmap_run)
@@ -93,10 +98,10 @@ def register(store, scope: RunScope, context) -> dict:
     started = getattr(dag_run, "start_date", None) if dag_run is not None else None
     run_id = scope.run_id
     dag_id = scope.dag_id
-    if scope.kind == "roadmap" and dag_id != f"{scope.roadmap_id}_roadmap":
+    if scope.kind == "roadmap" and dag_id != driver_dag_id(scope.roadmap_id):
         # a week triggered by the roadmap: the run is the roadmap's, registered by its driver;
         # register it here too in case the week is the first to write (same key, same values)
-        dag_id, run_id = f"{scope.roadmap_id}_roadmap", scope.run_key.split(SEP, 2)[2]
+        dag_id, run_id = driver_dag_id(scope.roadmap_id), scope.run_key.split(SEP, 2)[2]
         started = None
     return store.register_run(run_key=scope.run_key, roadmap_id=scope.roadmap_id, kind=scope.kind, dag_id=dag_id,
                               run_id=run_id, clock=scope.clock, origin=started)
