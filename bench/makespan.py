@@ -8,7 +8,7 @@ person has to answer anything.
 
 Prints what it compared and how, each makespan (median of the runs), the critical-path bound and,
 last, ours/twin. Goal: <= 1.10 on week 1 and on the heaviest week.
-Env: BENCH_LATENCY (default 2 s), BENCH_RUNS (default 2), BENCH_WEEKS (default: 1 and the
+Env: BENCH_LATENCY (default 2 s), BENCH_RUNS (default 3), BENCH_WEEKS (default: 1 and the
 heaviest), AIRFLOW__CORE__PARALLELISM (default 8).
 """
 
@@ -29,7 +29,7 @@ from tests.fakes.fake_anthropic import FakeAnthropic  # noqa: E402
 
 LATENCY = float(os.environ.get("BENCH_LATENCY", "2"))
 PROBE_LATENCY = 0.3  # the Claude probe's 1-token query
-RUNS = int(os.environ.get("BENCH_RUNS", "2"))
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 
 
 def twin_id(week: int) -> str:
