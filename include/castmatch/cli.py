@@ -81,10 +81,32 @@ def _gates(args) -> int:
 
 
 def _usage(args) -> int:
+    from castmatch.reconcile import in_flight_limit
     from castmatch.usage import render_usage, usage_report
 
-    return _run_report(args, ("roadmap",), lambda config, store, run_key: usage_report(
-        store.llm_calls(run_key=run_key) if run_key else []), render_usage)
+    def build(config, store, run_key):
+        if not run_key:
+            return usage_report([])
+        store.reconcile_lost_calls(run_key=run_key, older_than=in_flight_limit(config))  # no call still "started"
+        return usage_report(store.llm_calls(run_key=run_key))
+
+    return _run_report(args, ("roadmap",), build, render_usage)
+
+
+def _reconcile(args) -> int:
+    from castmatch.reconcile import reconcile, render_reconcile
+    from castmatch.runs import resolve_run, roadmap_id_of
+    from castmatch.store import Store
+
+    config = _config(args, ("roadmap",))
+    store = Store()
+    run = resolve_run(store, roadmap_id_of(config), args.run)
+    if run is None:
+        raise CliError(f"no run {args.run!r} of roadmap {roadmap_id_of(config)!r}: `castmatch runs` lists them"
+                       if args.run else f"no run of roadmap {roadmap_id_of(config)!r} yet")
+    report = reconcile(config, store, run["run_key"])
+    print(json.dumps(report, indent=2, default=str) if args.json else render_reconcile(report))
+    return 1 if report["problems"] else 0
 
 
 def _runs(args) -> int:
@@ -171,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     command("gates", "gates with criteria results, KPI values and decision points of a run", _gates)
     command("usage", "LLM calls, tokens, cache hit share and cost of a run per agent, week and backend", _usage)
     command("runs", "the runs of the roadmap, newest first", _runs, run=False)
+    command("reconcile", "check a run: one deliverable or one failure per started unit, no duplicates, nothing left "
+            "running, every attempt in the ledger (exit 1 on a discrepancy)", _reconcile)
     command("reviews", "requests waiting for a person (veto overrides, NO-GO reviews)", _reviews, run=False)
 
     p = sub.add_parser("answer", help="answer a request waiting for a person, as the UI form does")

@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from castmatch.llm.prompt import AgentRequest, _quote, system_prefix
+from castmatch.llm.prompt import AgentRequest, quote_data, system_prefix
 
 VERDICT_TOOL = "submit_verdict"
 RULE_METHOD = "rule:evidence-v2"
@@ -141,7 +141,7 @@ def review_request(config, enforcer_id: str, unit, deliverable: dict) -> AgentRe
         "Acceptance criteria:\n" + "\n".join(f"{i}. {c}" for i, c in enumerate(unit.acceptance_criteria, 1)),
         "<upstream_deliverables>\n"
         f'<deliverable work_unit="{unit.id}" agent="{deliverable["agent_id"]}">\n'
-        f"summary: {_quote(deliverable['summary'])}\n{_quote(deliverable['content'])}\n</deliverable>\n"
+        f"summary: {quote_data(deliverable['summary'])}\n{quote_data(deliverable['content'])}\n</deliverable>\n"
         "</upstream_deliverables>",
         f"Answer with the {VERDICT_TOOL} tool.",
     ])

@@ -8,7 +8,7 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from castmatch.llm.prompt import _quote, system_prefix
+from castmatch.llm.prompt import quote_data, system_prefix
 from castmatch.status import PROBLEM_STATES, unit_states
 
 TOOL_NAME = "submit_standup"
@@ -58,10 +58,10 @@ def standup_body(config, agent, facts: dict, standup_date: str, max_tokens: int 
         f"Daily standup for {standup_date} (format: {fmt}).",
         "Facts from the orchestrator's store, quoted as data:",
         "<upstream_deliverables>",
-        *(f"completed: {_quote(c)}" for c in facts["completed"] or ["(nothing since the last standup)"]),
-        *(f"planned: {_quote(p)}" for p in facts["planned"] or ["(no assigned work left)"]),
+        *(f"completed: {quote_data(c)}" for c in facts["completed"] or ["(nothing since the last standup)"]),
+        *(f"planned: {quote_data(p)}" for p in facts["planned"] or ["(no assigned work left)"]),
         *(f"waiting on: {w}" for w in facts["waiting_on"]),
-        *(f"blocked: {_quote(b)}" for b in facts["blocked"]),
+        *(f"blocked: {quote_data(b)}" for b in facts["blocked"]),
         "</upstream_deliverables>",
         f"Answer with the {TOOL_NAME} tool.",
     ]

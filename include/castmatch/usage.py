@@ -7,14 +7,20 @@ from collections import defaultdict
 
 from castmatch.llm.budget import USAGE_KINDS
 
+FAILED = {"error", "malformed", "lost"}
+
 
 def _empty() -> dict:
-    return {"calls": 0, "failed": 0, **dict.fromkeys(USAGE_KINDS, 0), "cost_usd": 0.0}
+    return {"calls": 0, "failed": 0, "lost": 0, "reused": 0, **dict.fromkeys(USAGE_KINDS, 0), "cost_usd": 0.0}
 
 
 def _add(total: dict, row: dict) -> None:
+    """A ledger row: ``lost`` attempts (the process ended mid-call) count at their worst-case price;
+    ``reused`` answers (already paid in the run) cost nothing."""
     total["calls"] += 1
-    total["failed"] += row["outcome"] not in ("ok", "cache_fallback")
+    total["failed"] += row["outcome"] in FAILED
+    total["lost"] += row["outcome"] == "lost"
+    total["reused"] += row["outcome"] == "reused"
     for key in USAGE_KINDS:
         total[key] += row[key] or 0
     total["cost_usd"] += row["cost_usd"] or 0.0
@@ -75,5 +81,7 @@ def render_usage(report: dict) -> str:
     lines.append("")
     emit("TOTAL", report["total"])
     t = report["total"]
-    lines.append(f"total: {t['calls']} calls, cache hit share {t['cache_hit_share'] * 100:.1f}%, ${t['cost_usd']:.4f}")
+    lines.append(f"total: {t['calls']} calls, cache hit share {t['cache_hit_share'] * 100:.1f}%, ${t['cost_usd']:.4f}"
+                 + (f"; {t['lost']} lost mid-call (counted at their worst case)" if t["lost"] else "")
+                 + (f"; {t['reused']} answers reused, not paid again" if t["reused"] else ""))
     return "\n".join(lines)

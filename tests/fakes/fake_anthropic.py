@@ -47,7 +47,9 @@ from urllib.parse import urlsplit
 
 __all__ = ["BEHAVIOURS", "FakeAnthropic", "RecordedRequest"]
 
-BEHAVIOURS = frozenset({"ok", "429", "529", "500", "401", "403", "spend_limit", "timeout", "malformed", "no_tool"})
+BEHAVIOURS = frozenset({"ok", "429", "529", "500", "401", "403", "spend_limit", "timeout", "malformed", "no_tool",
+                        "garbage"})
+GARBAGE = b"<html><body>502 Bad Gateway</body></html> not json"  # a 200 whose body is not JSON (nor SSE)
 
 SPEND_LIMIT_MESSAGE = (
     "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or "
@@ -443,6 +445,8 @@ class FakeAnthropic:
                 return self._error(handler, record, *_ERRORS[behaviour])
             if behaviour == "timeout":
                 self._sleep(self.timeout_sleep, handler)
+            if behaviour == "garbage":
+                return self._garbage(handler, record, "text/event-stream" if body.get("stream") else "application/json")
             message = self._message(body, behaviour)
             if body.get("stream"):
                 return self._stream(handler, record, message)
@@ -622,6 +626,14 @@ class FakeAnthropic:
         handler.send_header("Content-Length", str(len(data)))
         handler.end_headers()
         handler.wfile.write(data)
+
+    def _garbage(self, handler: _Handler, record: RecordedRequest, content_type: str) -> None:
+        record.status = 200
+        handler.send_response(200)
+        self._common_headers(handler, content_type)
+        handler.send_header("Content-Length", str(len(GARBAGE)))
+        handler.end_headers()
+        handler.wfile.write(GARBAGE)
 
     def _error(self, handler: _Handler, record: RecordedRequest, status: int, kind: str, message: str) -> None:
         extra: dict[str, str] = {}

@@ -354,8 +354,9 @@ class RateLimit(Strict):
 
 class RetrySettings(Strict):
     attempts: int = Field(default=3, ge=1, le=10, description="API attempts inside one task try")
-    backoff_seconds: float = Field(default=2.0, ge=0)
-    max_backoff_seconds: float = Field(default=60.0, ge=0)
+    backoff_seconds: float = Field(default=2.0, ge=0, description="First back-off, doubled each attempt (with jitter)")
+    min_backoff_seconds: float = Field(default=1.0, ge=0, description="Floor of every back-off, retry-after included")
+    max_backoff_seconds: float = Field(default=60.0, ge=0, description="Ceiling of every back-off, retry-after included")
     task_retry_delay_seconds: float = Field(default=60.0, ge=0, description="Airflow retry delay after a transient failure")
 
 
@@ -382,6 +383,8 @@ class LlmSettings(Strict):
     repair_attempts: int = Field(default=2, ge=0, le=5)
     retry: RetrySettings = RetrySettings()
     rate_limit_window_seconds: float = Field(default=60.0, gt=0)
+    rate_limit_redis_wait_seconds: float = Field(
+        default=30.0, ge=0, description="How long a call waits for the rate limiter's Redis when it is down, then is refused")
     rate_limits: dict[str, RateLimit] = Field(default_factory=dict, description="Per model; 'default' for the rest")
     prices: dict[str, Price] = Field(default_factory=dict)
     batch_discount: float = Field(default=0.5, gt=0, le=1)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from castmatch.describe import describe
 from castmatch.llm.base import CallContext, LLMResult
 from castmatch.llm.budget import USAGE_KINDS, BudgetGuard, cost_usd, estimate_tokens
 from castmatch.llm.errors import LLMPermanentError, LLMTransientError, MalformedAnswer
@@ -43,23 +44,17 @@ def body_hash(body: dict) -> str:
 
 
 def classify(exc: BaseException) -> str | None:
-    """``transient``, ``permanent`` or None (not an API error)."""
+    """``transient``, ``permanent``, ``garbage`` (an answer that is not a message: a body that is
+    not JSON or an event stream without events) or None (not an API error)."""
     import anthropic
 
     if isinstance(exc, anthropic.APIConnectionError):  # includes timeouts
         return "transient"
     if isinstance(exc, anthropic.APIStatusError):
         return "transient" if exc.status_code in (408, 409, 429) or exc.status_code >= 500 else "permanent"
+    if isinstance(exc, anthropic.APIResponseValidationError | ValueError | AssertionError):
+        return "garbage"
     return None
-
-
-def describe(exc: BaseException) -> str:
-    """A one-line reason that never contains credentials."""
-    status = getattr(exc, "status_code", None)
-    body = getattr(exc, "body", None)
-    message = body.get("error", {}).get("message") if isinstance(body, dict) else None
-    text = message or str(exc).splitlines()[0][:300]
-    return f"{type(exc).__name__}{f' ({status})' if status else ''}: {text}"
 
 
 def _explain(exc: Exception) -> str:
@@ -83,6 +78,19 @@ def retry_after(exc: BaseException) -> float | None:
     except ValueError:
         return None
     return None
+
+
+class GarbageAnswer(Exception):
+    """The API answered with something that is not a message (not JSON, no events)."""
+
+
+def backoff_delay(retry, attempt: int, asked: float | None) -> float:
+    """Seconds before the next attempt: what the API asked (``retry-after``), else exponential
+    from ``backoff_seconds`` with jitter; always within [``min_backoff_seconds``,
+    ``max_backoff_seconds``], so ``retry-after: 0`` never fires attempts back to back."""
+    if asked is None:
+        asked = retry.backoff_seconds * 2 ** (attempt - 1) * (0.5 + random.random() / 2)
+    return max(retry.min_backoff_seconds, min(asked, retry.max_backoff_seconds))
 
 
 class ClaudeBackend:
@@ -156,6 +164,11 @@ class ClaudeBackend:
                 if cached is not None:
                     return cached
                 raise
+            except GarbageAnswer as exc:  # the same question again, within the repair budget
+                last_error = str(exc)
+                log.warning("garbage answer for %s (repair %d of %d): %s", request.work_unit_id, repair,
+                            self.settings.repair_attempts, last_error)
+                continue
             for key in USAGE_KINDS:
                 usage[key] += int(getattr(message.usage, key, 0) or 0)
             tool_use = next((b for b in message.content if getattr(b, "type", "") == "tool_use"), None)
@@ -198,45 +211,64 @@ class ClaudeBackend:
         }
 
     async def _attempts(self, body, request, context, model, est, client):
+        """Send ``body`` until it is answered, within the retry policy. Write-ahead: each attempt's
+        ledger row is inserted before the request goes out (no row, no request) and completed after;
+        the raw answer is kept (per run and body) before anything else can fail, so a retry of the
+        same request reuses it instead of paying again."""
         digest = body_hash(body)
+        kept = self._kept_answer(context, digest)
+        if kept is not None:
+            self._ledger_reused(context, request, model, digest)
+            log.info("%s: reusing the answer already paid for in this run (request %s)", request.work_unit_id,
+                     digest[:12])
+            return kept
         retry = self.settings.retry
         for attempt in range(1, retry.attempts + 1):
             ticket = None
             if self.limiter is not None and self.name != "replay":
                 ticket = await self.limiter.aacquire(model, est)
+            row = self._ledger_start(context, request, model, digest, attempt, est)  # raises: nothing is sent
             started = time.perf_counter()
             try:
-                message = await self._send(client, body, digest)
+                message, raw = await self._send(client, body, digest)
             except Exception as exc:
-                if ticket is not None:  # a failed attempt is still a request against the limit
-                    await self.limiter.asettle(ticket, 0, 0)
                 kind = classify(exc)
                 latency = time.perf_counter() - started
-                self._audit(context, request, model, digest, attempt, latency, {}, "error", exc)
+                self._ledger_finish(row, latency, {}, "malformed" if kind == "garbage" else "error", exc)
+                if ticket is not None:  # a failed attempt is still a request against the limit
+                    await self._settle(ticket, 0, 0)
                 if kind == "permanent":
                     raise LLMPermanentError(f"{request.work_unit_id}: Claude refused the request: {describe(exc)}") from None
+                if kind == "garbage":
+                    raise GarbageAnswer(f"the answer was not a message: {describe(exc)}") from None
                 if kind is None:
                     raise
                 if attempt == retry.attempts:
                     raise LLMTransientError(
                         f"{request.work_unit_id}: Claude unavailable after {attempt} attempt(s): {describe(exc)}"
                     ) from None
-                delay = retry_after(exc)
-                if delay is None:
-                    delay = retry.backoff_seconds * 2 ** (attempt - 1) * (0.5 + random.random() / 2)
-                delay = min(delay, retry.max_backoff_seconds)
+                delay = backoff_delay(retry, attempt, retry_after(exc))
                 log.warning("attempt %d for %s failed (%s); retrying in %.1f s", attempt, request.work_unit_id,
                             describe(exc), delay)
                 await asyncio.sleep(delay)
                 continue
             latency = time.perf_counter() - started
+            self._keep_answer(context, digest, model, raw)
             usage = {k: int(getattr(message.usage, k, 0) or 0) for k in USAGE_KINDS}
-            self._audit(context, request, model, digest, attempt, latency, usage, "ok", None)
+            self._ledger_finish(row, latency, usage, "ok", None, model=model)
             if ticket is not None:  # what the API counts: uncached input and cache writes
-                await self.limiter.asettle(ticket, usage["input_tokens"] + usage["cache_creation_input_tokens"],
-                                           usage["output_tokens"])
+                await self._settle(ticket, usage["input_tokens"] + usage["cache_creation_input_tokens"],
+                                   usage["output_tokens"])
             return message
         raise AssertionError("unreachable")
+
+    async def _settle(self, ticket, counted_input: int, output_tokens: int) -> None:
+        """Settle a rate-limit reservation; a Redis error here never costs the paid answer (the
+        reservation then simply expires with the window)."""
+        try:
+            await self.limiter.asettle(ticket, counted_input, output_tokens)
+        except Exception as exc:
+            log.warning("rate-limit reservation not settled (%s): it expires with the window", describe(exc))
 
     async def _client(self):
         if self.name == "replay":
@@ -261,36 +293,70 @@ class ClaudeBackend:
                 raise LLMPermanentError(
                     f"no cassette for request {digest} in {self.cassettes}: record it with CASTMATCH_LLM=record"
                 )
-            return Message.model_validate_json(path.read_bytes())
+            content = path.read_bytes()
+            return Message.model_validate_json(content), content.decode()
         if self.name == "record":
             raw = await client.messages.with_raw_response.create(**body)
             content = raw.http_response.content
             self.cassettes.mkdir(parents=True, exist_ok=True)
             (self.cassettes / f"{digest}.json").write_bytes(content)
-            return Message.model_validate_json(content)
+            return Message.model_validate_json(content), content.decode()
         if self.settings.stream:
             async with client.messages.stream(**body) as stream:
-                return await stream.get_final_message()
-        return await client.messages.create(**body)
+                message = await stream.get_final_message()
+        else:
+            message = await client.messages.create(**body)
+        return message, message.model_dump_json()
 
     # ---------------------------------------------------------------- audit and fallback
 
-    def _audit(self, context: CallContext, request, model, digest, attempt, latency, usage, outcome, exc,
-               backend: str | None = None) -> None:
-        row = {
+    def _row(self, context: CallContext, request, model, digest, attempt) -> dict:
+        return {
             "run_key": context.run_key, "purpose": context.purpose,
             "dag_id": context.dag_id, "run_id": context.run_id, "task_id": context.task_id,
             "try_number": context.try_number, "attempt": attempt, "agent_id": request.agent_id,
             "work_unit_id": context.work_unit_id or request.work_unit_id, "week": context.week,
-            "model": model, "backend": backend or self.name, "request_hash": digest,
-            **{k: usage.get(k, 0) for k in USAGE_KINDS},
-            "latency_ms": int(latency * 1000),
-            "cost_usd": cost_usd(self.settings, model, usage),
-            "outcome": outcome,
-            "error_class": type(exc).__name__ if exc else None,
-            "error": describe(exc) if exc else None,
+            "model": model, "backend": self.name, "request_hash": digest,
         }
-        self.store.record_llm_call(**row)
+
+    def _ledger_start(self, context, request, model, digest, attempt, est) -> int:
+        """Book the attempt before sending it (outcome ``started``, priced at its worst case: the
+        input estimate and ``max_tokens`` of output), so a process killed mid-call leaves a row
+        that the next attempt of the unit, or ``castmatch reconcile``, turns into ``lost``."""
+        worst = cost_usd(self.settings, model, {"input_tokens": est, "output_tokens": self.settings.max_tokens})
+        return self.store.start_llm_call(**self._row(context, request, model, digest, attempt), input_estimate=est,
+                                         cost_usd=worst)
+
+    def _ledger_finish(self, row_id: int, latency, usage, outcome, exc, *, model: str | None = None) -> None:
+        """Complete an attempt's row. Failing to (the store went away after a paid call) is
+        logged, never fatal: the answer is kept and the row stays ``started`` for reconciliation."""
+        try:
+            self.store.finish_llm_call(
+                row_id, outcome=outcome, latency_ms=int(latency * 1000), **{k: usage.get(k, 0) for k in USAGE_KINDS},
+                cost_usd=cost_usd(self.settings, model, usage) if model else 0.0,
+                error_class=type(exc).__name__ if exc else None, error=describe(exc) if exc else None)
+        except Exception as error:
+            log.error("ledger row %s not completed (%s): it stays 'started' until reconciled", row_id, describe(error))
+
+    def _ledger_reused(self, context, request, model, digest) -> None:
+        self.store.record_llm_call(**self._row(context, request, model, digest, 0), outcome="reused",
+                                   error="answer already paid for in this run (kept raw answer)")
+
+    def _keep_answer(self, context, digest: str, model: str, raw: str) -> None:
+        if not context.run_key:
+            return
+        try:
+            self.store.keep_llm_answer(run_key=context.run_key, request_hash=digest, model=model, raw=raw)
+        except Exception as exc:  # the answer is still in hand: go on with it
+            log.error("paid answer %s not kept (%s): a retry would pay again", digest[:12], describe(exc))
+
+    def _kept_answer(self, context, digest: str):
+        if not context.run_key:
+            return None
+        from anthropic.types import Message
+
+        raw = self.store.kept_llm_answer(run_key=context.run_key, request_hash=digest)
+        return Message.model_validate_json(raw) if raw else None
 
     def _audit_outcome(self, body: dict, outcome: str, error: str) -> None:
         """Mark the latest attempt of ``body`` (answered, but unusable) with ``outcome``."""
@@ -306,7 +372,7 @@ class ClaudeBackend:
         data = dict(row["deliverable"])
         data["summary"] = f"{label} {data['summary']}"[:2000]
         data["content"] = f"{label}\n\n{data['content']}"
-        self._audit(context, request, row["model"], request.request_hash, 0, 0.0, {}, "cache_fallback", None,
-                    backend="cache")
+        self.store.record_llm_call(**{**self._row(context, request, row["model"], request.request_hash, 0),
+                                      "backend": "cache"}, outcome="cache_fallback")
         log.warning("Claude unavailable: serving the cached answer for %s", request.work_unit_id)
         return LLMResult(Deliverable.model_validate(data), "cache", row["model"], {})

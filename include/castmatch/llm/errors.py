@@ -21,3 +21,7 @@ class MalformedAnswer(LLMError):
 
 class BudgetExceeded(LLMError):
     """A call would overspend a budget and the configured action is to stop."""
+
+
+class RateLimiterUnavailable(LLMTransientError):
+    """The rate limiter's Redis stayed down for its wait: the call was refused, not sent."""

@@ -48,10 +48,17 @@ class AgentRequest:
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _quote(text: str) -> str:
-    # Neutralise anything that could open or close a data block early (upstream, deliverable and
-    # chain handoff elements alike).
-    for tag in ("upstream", "deliverable", "chain_handoff"):
+# Every element the prompts wrap quoted material in (work units' deliverables, chain handoffs,
+# reviews, standup facts). A name that is a prefix of another covers it too ("upstream" covers
+# "upstream_deliverables").
+DATA_ELEMENTS = ("upstream_deliverables", "upstream", "deliverable", "chain_handoff")
+
+
+def quote_data(text: str) -> str:
+    """``text`` made safe to quote inside a data element: no opening or closing tag of any element
+    the prompts use survives (``<`` becomes ``&lt;``), so quoted material can never close its
+    block early and pass as instructions."""
+    for tag in DATA_ELEMENTS:
         text = text.replace(f"</{tag}", f"&lt;/{tag}").replace(f"<{tag}", f"&lt;{tag}")
     return text
 
@@ -112,9 +119,9 @@ def build_request(config, unit, upstream: dict[str, dict], *, week: int,
     if collaborators:
         lines.append("You lead this unit; collaborating agents: " + ", ".join(collaborators) + ".")
     chain_blocks = [
-        f'<chain_handoff chain="{h["chain"]}" artifacts="{_quote(", ".join(h["artifacts"]))}">\n'
+        f'<chain_handoff chain="{h["chain"]}" artifacts="{quote_data(", ".join(h["artifacts"]))}">\n'
         + "\n".join(f'<deliverable work_unit="{d["work_unit_id"]}" agent="{d["agent_id"]}">\n'
-                     f"summary: {_quote(d['summary'])}\n{_quote(d['content'])}\n</deliverable>"
+                     f"summary: {quote_data(d['summary'])}\n{quote_data(d['content'])}\n</deliverable>"
                      for d in h["deliverables"])
         + "\n</chain_handoff>"
         for h in handoffs or []
@@ -122,7 +129,7 @@ def build_request(config, unit, upstream: dict[str, dict], *, week: int,
     if quoted or chain_blocks:
         blocks = "\n".join(
             f'<deliverable work_unit="{u.work_unit_id}" agent="{u.agent_id}">\n'
-            f"summary: {_quote(u.summary)}\n{_quote(u.content)}\n</deliverable>"
+            f"summary: {quote_data(u.summary)}\n{quote_data(u.content)}\n</deliverable>"
             for u in quoted
         )
         if chain_blocks:

@@ -13,6 +13,8 @@ from castmatch.shared_redis import redis_prefix, redis_url
 
 log = logging.getLogger(__name__)
 
+REDIS_RETRY_SECONDS = 2.0  # between attempts to reach a Redis that is down
+
 # KEYS: requests, input tokens, output tokens (sorted sets scored by time; token members "id:n")
 # ARGV: window_s, rpm, itpm, otpm, estimated input tokens, member id
 # Returns 0 when admitted (and records the request), else the milliseconds to wait.
@@ -82,11 +84,14 @@ class Limit:
 class RedisRateLimiter:
     """``acquire`` blocks (or awaits) until a call of ``model`` fits every limit in the window."""
 
-    def __init__(self, url: str, limits: dict[str, Limit], *, window_seconds: float = 60.0, prefix: str | None = None):
+    def __init__(self, url: str, limits: dict[str, Limit], *, window_seconds: float = 60.0, prefix: str | None = None,
+                 redis_wait_seconds: float = 30.0, retry_later_seconds: float | None = None):
         self.url = url
         self.limits = limits
         self.window = window_seconds
         self.prefix = prefix or redis_prefix()
+        self.redis_wait = redis_wait_seconds  # how long a call waits for a Redis that is down
+        self.retry_later = retry_later_seconds  # when Airflow tries the unit again (for the message)
         self._sync = None
         self._async: dict[int, object] = {}
 
@@ -99,6 +104,27 @@ class RedisRateLimiter:
 
     def _args(self, limit: Limit, tokens: int, member: str) -> list:
         return [self.window, limit.requests, limit.input_tokens, limit.output_tokens, int(tokens), member]
+
+    def _redis_down(self, exc: BaseException, since: float | None) -> float:
+        """Redis is unreachable: no call goes out without a rate limit. Say so and how long it
+        waits; after ``redis_wait`` seconds refuse the call (``RateLimiterUnavailable``, a
+        transient error: Airflow tries the unit again later)."""
+        from castmatch.describe import describe
+        from castmatch.llm.errors import RateLimiterUnavailable
+        from castmatch.probes.checks import url_without_credentials
+
+        now = time.monotonic()
+        where = url_without_credentials(self.url)
+        if since is None:
+            log.warning("rate limiter: Redis at %s is down (%s); no Claude call is sent without a rate limit: "
+                        "waiting up to %g s for it", where, describe(exc), self.redis_wait)
+            return now
+        if now - since >= self.redis_wait:
+            later = f"; Airflow tries the unit again in {self.retry_later:g} s" if self.retry_later is not None else ""
+            raise RateLimiterUnavailable(
+                f"call refused: the rate limiter's Redis at {where} has been down for {self.redis_wait:g} s "
+                f"({describe(exc)}){later}")
+        return since
 
     # ---------------------------------------------------------------- sync
 
@@ -115,9 +141,15 @@ class RedisRateLimiter:
         ticket = Ticket(model, uuid.uuid4().hex, int(input_tokens))
         if limit is None:
             return ticket
-        script = self._client().register_script(_ACQUIRE)
+        down_since = None
         while True:
-            wait_ms = int(script(keys=self._keys(model), args=self._args(limit, input_tokens, ticket.member)))
+            try:
+                script = self._client().register_script(_ACQUIRE)
+                wait_ms = int(script(keys=self._keys(model), args=self._args(limit, input_tokens, ticket.member)))
+            except Exception as exc:
+                down_since = self._redis_down(exc, down_since)
+                time.sleep(REDIS_RETRY_SECONDS)
+                continue
             if wait_ms == 0:
                 return ticket
             log.info("rate limit for %s: waiting %d ms", model, wait_ms)
@@ -148,9 +180,15 @@ class RedisRateLimiter:
         ticket = Ticket(model, uuid.uuid4().hex, int(input_tokens))
         if limit is None:
             return ticket
-        script = self._aclient().register_script(_ACQUIRE)
+        down_since = None
         while True:
-            wait_ms = int(await script(keys=self._keys(model), args=self._args(limit, input_tokens, ticket.member)))
+            try:
+                script = self._aclient().register_script(_ACQUIRE)
+                wait_ms = int(await script(keys=self._keys(model), args=self._args(limit, input_tokens, ticket.member)))
+            except Exception as exc:
+                down_since = self._redis_down(exc, down_since)
+                await asyncio.sleep(REDIS_RETRY_SECONDS)
+                continue
             if wait_ms == 0:
                 return ticket
             await asyncio.sleep(wait_ms / 1000)
@@ -180,4 +218,5 @@ def limiter_from_settings(settings, roadmap_id: str | None = None) -> RedisRateL
         for model, rl in settings.rate_limits.items()
     }
     return RedisRateLimiter(url, limits, window_seconds=settings.rate_limit_window_seconds,
-                            prefix=redis_prefix(roadmap_id))
+                            prefix=redis_prefix(roadmap_id), redis_wait_seconds=settings.rate_limit_redis_wait_seconds,
+                            retry_later_seconds=settings.retry.task_retry_delay_seconds)

@@ -17,6 +17,25 @@ def scope_of(context, roadmap_dir: str | None):
     return config, run_scope(context, config)
 
 
+def record_failure(store, keys: dict, try_number: int, error: str, state: str = "failed") -> str:
+    """End the unit run with ``state`` and the reason, retrying the write (a connection lost mid-write
+    is replaced); "" when stored, else a note for the task's own failure reason and log."""
+    import time
+
+    last = None
+    for attempt in range(3):
+        try:
+            store.unit_failed(**keys, try_number=try_number, error=error, state=state)
+            return ""
+        except Exception as exc:  # the store itself is failing: try a fresh connection
+            last = exc
+            store.engine.dispose()
+            time.sleep(0.5 * (attempt + 1))
+    from castmatch.llm.claude import describe
+
+    return f" (and the failure could not be stored: {describe(last)})"
+
+
 class AgentOperator(BaseOperator):
     """Run work unit ``work_unit_id`` of the roadmap in ``roadmap_dir`` through its lead agent.
 
@@ -42,6 +61,7 @@ class AgentOperator(BaseOperator):
         from castmatch.chains import chain_artifacts
         from castmatch.llm.backends import get_backend
         from castmatch.llm.base import CallContext
+        from castmatch.llm.claude import describe
         from castmatch.llm.errors import BudgetExceeded, LLMPermanentError, MalformedAnswer
         from castmatch.llm.prompt import build_request
         from castmatch.memory import agent_memory, recall_upstream
@@ -64,6 +84,10 @@ class AgentOperator(BaseOperator):
         register(store, scope, context)
         store.sync_config(config, unit_ids=[unit.id])
         store.unit_started(**keys, try_number=try_number)
+        lost = store.reconcile_lost_calls(run_key=run_key, work_unit_id=unit.id)  # earlier tries are over
+        if lost:
+            self.log.warning("work unit %s: %d call(s) of an earlier try ended with its process: booked as lost "
+                             "at their worst-case price", unit.id, lost)
         call = CallContext(dag_id=dag_id, run_id=run_id, task_id=ti.task_id, try_number=try_number,
                            work_unit_id=unit.id, week=self.week, run_key=run_key)
         memory = agent_memory(config)
@@ -78,30 +102,38 @@ class AgentOperator(BaseOperator):
                 len(request.upstream), len(request.upstream) - len(from_store), try_number,
             )
             result = backend.generate(request)
+            deliverable = result.deliverable.model_dump()
+            store.save_deliverable(
+                **keys, week=self.week, deliverable=deliverable,
+                backend=result.backend, model=result.model, try_number=try_number,
+            )
         except MalformedAnswer as exc:
-            store.unit_failed(**keys, try_number=try_number, error=str(exc), state="needs_review")
-            raise AirflowFailException(f"{unit.id}: needs review: {exc}") from exc
+            note = record_failure(store, keys, try_number, str(exc), state="needs_review")
+            raise AirflowFailException(f"{unit.id}: needs review: {exc}{note}") from exc
         except BudgetExceeded as exc:
-            store.unit_failed(**keys, try_number=try_number, error=str(exc), state="budget_exceeded")
+            note = record_failure(store, keys, try_number, str(exc), state="budget_exceeded")
             store.record_event("escalation", f"{unit.id}: {exc}", run_key=run_key, dag_id=dag_id, run_id=run_id,
                                work_unit_id=unit.id, agent_id=agent_id, data={"level": 3, "reason": "budget"})
-            raise AirflowFailException(f"{unit.id}: {exc}") from exc
+            raise AirflowFailException(f"{unit.id}: {exc}{note}") from exc
         except LLMPermanentError as exc:
-            store.unit_failed(**keys, try_number=try_number, error=str(exc))
-            raise AirflowFailException(str(exc)) from exc
+            note = record_failure(store, keys, try_number, str(exc))
+            raise AirflowFailException(f"{exc}{note}") from exc
         except Exception as exc:
-            store.unit_failed(**keys, try_number=try_number, error=f"{type(exc).__name__}: {exc}")
+            # any step of the unit's own (a store write included): the unit run ends failed with the
+            # reason; Airflow retries, and a paid answer kept in this run is reused, not paid again
+            reason = describe(exc)
+            note = record_failure(store, keys, try_number, reason)
+            if note:
+                self.log.error("work unit %s failed: %s%s", unit.id, reason, note)
             if try_number > ti.max_tries:  # no Airflow retry left: the seed's escalation takes over
-                store.record_event("escalation", f"{unit.id}: {exc}", run_key=run_key, dag_id=dag_id, run_id=run_id,
-                                   work_unit_id=unit.id, agent_id=agent_id,
-                                   data={"level": 1, "reason": type(exc).__name__})
+                try:
+                    store.record_event("escalation", f"{unit.id}: {reason}", run_key=run_key, dag_id=dag_id,
+                                       run_id=run_id, work_unit_id=unit.id, agent_id=agent_id,
+                                       data={"level": 1, "reason": type(exc).__name__})
+                except Exception:
+                    self.log.error("escalation of %s not stored", unit.id)
             raise
 
-        deliverable = result.deliverable.model_dump()
-        store.save_deliverable(
-            **keys, week=self.week, deliverable=deliverable,
-            backend=result.backend, model=result.model, try_number=try_number,
-        )
         self._remember(memory, run_key, unit.id, agent_id, deliverable)
         self.log.info("work unit %s: %s (%s backend, %s) - %s", unit.id, deliverable["status"], result.backend,
                       result.model, deliverable["summary"][:200])

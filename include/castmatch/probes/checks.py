@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from castmatch.describe import describe
 from castmatch.shared_redis import redis_prefix
 
 log = logging.getLogger(__name__)
@@ -130,11 +131,7 @@ def sqlalchemy_engine(conn, *, timeout: float = TIMEOUT_SECONDS, read_only: bool
     return sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
 
 
-def describe_error(exc: BaseException) -> str:
-    """One line naming the error, without SQLAlchemy's SQL echo and links."""
-    inner = getattr(exc, "orig", None) or exc
-    text = str(inner).strip().splitlines()[0] if str(inner).strip() else ""
-    return f"{type(inner).__name__}: {text}" if text else type(inner).__name__
+describe_error = describe  # one line naming the error (castmatch.describe)
 
 
 # ---------------------------------------------------------------------------- checks

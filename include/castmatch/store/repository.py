@@ -207,13 +207,53 @@ class Store:
 
     # ---------------------------------------------------------------- LLM ledger and response cache
 
-    def record_llm_call(self, **row: Any) -> None:
-        """One audit row per API attempt (see ``schema.llm_calls``)."""
+    def record_llm_call(self, **row: Any) -> int:
+        """One audit row (see ``schema.llm_calls``); returns its id."""
         row.setdefault("ts", utcnow())
         if not row.get("roadmap_id"):
             row["roadmap_id"] = roadmap_of(row["run_key"]) if row.get("run_key") else ""
         with self.engine.begin() as conn:
-            conn.execute(sa.insert(t.llm_calls).values(**row))
+            return conn.execute(sa.insert(t.llm_calls).values(**row)).inserted_primary_key[0]
+
+    def start_llm_call(self, **row: Any) -> int:
+        """Book an attempt before its request is sent (outcome ``started``); returns the row id."""
+        return self.record_llm_call(**row, outcome="started")
+
+    def finish_llm_call(self, row_id: int, **done: Any) -> None:
+        """Complete a ``started`` attempt: outcome, tokens, latency, USD, error."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(t.llm_calls).where(t.llm_calls.c.id == row_id).values(**done))
+
+    def reconcile_lost_calls(self, *, run_key: str | None = None, work_unit_id: str | None = None,
+                             older_than: dt.timedelta | None = None) -> int:
+        """Mark attempts left ``started`` by a process that ended during the call as ``lost`` (they
+        keep their worst-case price, so budgets count them): those of one unit in a run (its next
+        attempt knows the earlier ones are over), or any older than ``older_than``. Returns how many."""
+        c = t.llm_calls
+        query = sa.update(c).where(c.c.outcome == "started")
+        if run_key is not None:
+            query = query.where(c.c.run_key == run_key)
+        if work_unit_id is not None:
+            query = query.where(c.c.work_unit_id == work_unit_id)
+        if older_than is not None:
+            query = query.where(c.c.ts < utcnow() - older_than)
+        with self.engine.begin() as conn:
+            return conn.execute(query.values(
+                outcome="lost", error_class="ProcessEnded",
+                error="the process ended during the call; priced at its worst case (input estimate + max_tokens)",
+            )).rowcount
+
+    def keep_llm_answer(self, *, run_key: str, request_hash: str, model: str, raw: str) -> None:
+        """Keep a paid raw answer of a run (a retry of the same request reuses it)."""
+        with self.engine.begin() as conn:
+            _upsert(conn, t.llm_answers, {"run_key": run_key, "request_hash": request_hash, "model": model,
+                                          "raw": raw, "created_at": utcnow()}, ["run_key", "request_hash"])
+
+    def kept_llm_answer(self, *, run_key: str, request_hash: str) -> str | None:
+        a = t.llm_answers
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(a.c.raw).where(a.c.run_key == run_key,
+                                                          a.c.request_hash == request_hash)).scalar()
 
     def llm_calls(self, *, run_key: str | None = None, roadmap_id: str | None = None,
                   purpose: str | None = None) -> list[dict]:

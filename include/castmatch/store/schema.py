@@ -148,9 +148,27 @@ llm_calls = sa.Table(
     sa.Column("latency_ms", sa.Integer, nullable=False, server_default="0"),
     sa.Column("cost_usd", sa.Float, nullable=False, server_default="0"),
     sa.Column("batch", sa.Boolean, nullable=False, server_default=sa.false()),
-    sa.Column("outcome", sa.String(40), nullable=False),  # ok | malformed | error | cache_fallback
+    # started (booked before the request went out) | ok | malformed | error | lost (the process
+    # ended during the call; priced at the worst case) | reused (a kept answer; no request) |
+    # cache_fallback (no request)
+    sa.Column("outcome", sa.String(40), nullable=False),
     sa.Column("error_class", sa.String(100)),
     sa.Column("error", sa.Text),
+    sa.Column("input_estimate", sa.Integer, nullable=False, server_default="0"),
+)
+
+# Raw answers paid for in a run, kept before anything that can fail after the call (settling the
+# limiter, validating, storing the deliverable), so a retry of the same request reuses it.
+llm_answers = sa.Table(
+    "cm_llm_answers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_key", sa.String(250), nullable=False),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("model", sa.String(100), nullable=False),
+    sa.Column("raw", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("run_key", "request_hash", name="uq_cm_llm_answers_run_request"),
 )
 
 # Last good answer per request, for the seed's "fallback to cached responses".
