@@ -52,11 +52,17 @@ def roadmap_dag_id(config: RoadmapConfig) -> str:
     return driver_dag_id(roadmap_id_of(config))
 
 
+def task_retry_delay(config: RoadmapConfig) -> dt.timedelta:
+    """Airflow's delay before retrying a task after a transient failure (``llm.yaml``
+    ``retry.task_retry_delay_seconds``): Claude unavailable, a store connection lost, a killed process."""
+    return dt.timedelta(seconds=config.llm.retry.task_retry_delay_seconds if config.llm else 60)
+
+
 def default_args(config: RoadmapConfig) -> dict:
     return {
         "owner": (config.roadmap.name.lower() if config.roadmap else "roadmap"),
         "retries": 2,
-        "retry_delay": dt.timedelta(seconds=30),
+        "retry_delay": task_retry_delay(config),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": dt.timedelta(minutes=10),
     }
@@ -86,10 +92,13 @@ def _outlets(config: RoadmapConfig, unit_id: str) -> list[Asset]:
 def agent_retry_policy(config: RoadmapConfig) -> ExceptionRetryPolicy:
     """Airflow's side of the LLM failure policy: Claude unavailable (after the in-task attempts)
     retries later; a refused request, a malformed answer or a budget stop fails at once."""
-    delay = dt.timedelta(seconds=config.llm.retry.task_retry_delay_seconds if config.llm else 60)
+    delay = task_retry_delay(config)
     return ExceptionRetryPolicy(rules=[
         RetryRule(exception=LLMTransientError, action=RetryAction.RETRY, retry_delay=delay,
                   reason="Claude unavailable after in-task retries: retry later"),
+        RetryRule(exception=["sqlalchemy.exc.OperationalError", "sqlalchemy.exc.InterfaceError"],
+                  action=RetryAction.RETRY, retry_delay=delay,
+                  reason="the store's connection was lost: retry (a paid answer kept in the run is reused)"),
         RetryRule(exception=[LLMPermanentError, MalformedAnswer, BudgetExceeded], action=RetryAction.FAIL,
                   reason="retrying cannot help"),
     ])
