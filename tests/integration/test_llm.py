@@ -201,3 +201,60 @@ class TestTokenSettlement:
         assert second.waited == 0  # 100 + 800 fits in 1000
         third = limiter.acquire("m", 800)  # 900 + 800 does not: waits for the window to pass
         assert third.waited > 1.0
+
+
+class TestWriteAheadLedger:
+    def test_no_ledger_row_no_request(self, config, pg_url, anthropic_conn):
+        b = backend(config, pg_url)
+
+        def refuse(**row):
+            raise ConnectionError("ledger unavailable")
+
+        b.store.start_llm_call = refuse  # the store cannot book the attempt
+        with pytest.raises(ConnectionError):
+            b.generate(request_for(config))
+        assert anthropic_conn.requests == []  # so nothing was sent, nothing paid
+
+    def test_a_row_is_booked_started_before_the_answer_and_completed_after(self, config, pg_url, anthropic_conn):
+        from tests.fakes.fake_anthropic import default_tool_input
+
+        b = backend(config, pg_url)
+        seen = []
+
+        def look_at_the_ledger_while_answering(body):
+            seen.append([c["outcome"] for c in Store(pg_url).llm_calls()])
+            return default_tool_input(body["tools"][0], body)
+
+        anthropic_conn.responder = look_at_the_ledger_while_answering
+        b.generate(request_for(config))
+        assert seen == [["started"]]  # while Claude was answering, the attempt was already booked
+        [row] = Store(pg_url).llm_calls()
+        assert row["outcome"] == "ok" and row["input_estimate"] > 0 and row["input_tokens"] > 0
+
+    def test_a_kept_answer_is_reused_by_a_retry_in_the_same_run(self, config, pg_url, anthropic_conn):
+        context = CallContext(dag_id="castmatch_week_01", run_id="r1", task_id="t", try_number=1, week=1,
+                              run_key="castmatch:roadmap:r1")
+        first = ClaudeBackend("live", settings=fast_llm_settings(config), store=Store(pg_url), context=context)
+        answer = first.generate(request_for(config))
+        # the task failed after the answer (say, storing the deliverable): its retry asks the same
+        retry = ClaudeBackend("live", settings=fast_llm_settings(config), store=Store(pg_url),
+                              context=CallContext(**{**context.__dict__, "try_number": 2}))
+        again = retry.generate(request_for(config))
+        assert again.deliverable == answer.deliverable and len(anthropic_conn.requests) == 1
+        assert [(c["try_number"], c["outcome"]) for c in Store(pg_url).llm_calls()] == [(1, "ok"), (2, "reused")]
+        # another run pays for its own answer
+        other = ClaudeBackend("live", settings=fast_llm_settings(config), store=Store(pg_url),
+                              context=CallContext(**{**context.__dict__, "run_key": "castmatch:roadmap:r2"}))
+        other.generate(request_for(config))
+        assert len(anthropic_conn.requests) == 2
+
+    def test_a_started_row_of_a_dead_try_is_booked_lost_at_its_worst_case(self, config, pg_url):
+        store = Store(pg_url)
+        row = store.start_llm_call(run_key="castmatch:roadmap:r1", work_unit_id="fix_redis_connection", attempt=1,
+                                   try_number=1, model="claude-sonnet-4-5", backend="live", request_hash="h",
+                                   input_estimate=2000, cost_usd=0.07)
+        assert store.llm_spend(run_key="castmatch:roadmap:r1")[0] == pytest.approx(0.07)  # budgets count it
+        assert store.reconcile_lost_calls(run_key="castmatch:roadmap:r1", work_unit_id="fix_redis_connection") == 1
+        [call] = store.llm_calls()
+        assert (call["id"], call["outcome"], call["cost_usd"]) == (row, "lost", pytest.approx(0.07))
+        assert usage_report(store.llm_calls())["total"]["lost"] == 1
