@@ -216,7 +216,7 @@ class ClaudeBackend:
         the raw answer is kept (per run and body) before anything else can fail, so a retry of the
         same request reuses it instead of paying again."""
         digest = body_hash(body)
-        kept = self._kept_answer(context, digest)
+        kept = self._kept_answer(context, digest)  # only a retry of this run can have one
         if kept is not None:
             self._ledger_reused(context, request, model, digest)
             log.info("%s: reusing the answer already paid for in this run (request %s)", request.work_unit_id,
@@ -253,9 +253,11 @@ class ClaudeBackend:
                 await asyncio.sleep(delay)
                 continue
             latency = time.perf_counter() - started
-            self._keep_answer(context, digest, model, raw)
             usage = {k: int(getattr(message.usage, k, 0) or 0) for k in USAGE_KINDS}
-            self._ledger_finish(row, latency, usage, "ok", None, model=model)
+            # the paid answer is kept with its row, in one transaction, before anything else can fail
+            keep = {"run_key": context.run_key, "request_hash": digest, "model": model, "raw": raw} \
+                if context.run_key else None
+            self._ledger_finish(row, latency, usage, "ok", None, model=model, keep=keep)
             if ticket is not None:  # what the API counts: uncached input and cache writes
                 await self._settle(ticket, usage["input_tokens"] + usage["cache_creation_input_tokens"],
                                    usage["output_tokens"])
@@ -327,31 +329,28 @@ class ClaudeBackend:
         return self.store.start_llm_call(**self._row(context, request, model, digest, attempt), input_estimate=est,
                                          cost_usd=worst)
 
-    def _ledger_finish(self, row_id: int, latency, usage, outcome, exc, *, model: str | None = None) -> None:
-        """Complete an attempt's row. Failing to (the store went away after a paid call) is
-        logged, never fatal: the answer is kept and the row stays ``started`` for reconciliation."""
+    def _ledger_finish(self, row_id: int, latency, usage, outcome, exc, *, model: str | None = None,
+                       keep: dict | None = None) -> None:
+        """Complete an attempt's row (and keep the paid answer with it). Failing to (the store
+        went away after a paid call) is logged, never fatal: the answer in hand goes on, and the row
+        stays ``started`` for reconciliation."""
         try:
             self.store.finish_llm_call(
-                row_id, outcome=outcome, latency_ms=int(latency * 1000), **{k: usage.get(k, 0) for k in USAGE_KINDS},
-                cost_usd=cost_usd(self.settings, model, usage) if model else 0.0,
+                row_id, keep=keep, outcome=outcome, latency_ms=int(latency * 1000),
+                **{k: usage.get(k, 0) for k in USAGE_KINDS}, cost_usd=cost_usd(self.settings, model, usage) if model else 0.0,
                 error_class=type(exc).__name__ if exc else None, error=describe(exc) if exc else None)
         except Exception as error:
-            log.error("ledger row %s not completed (%s): it stays 'started' until reconciled", row_id, describe(error))
+            log.error("ledger row %s not completed%s (%s): it stays 'started' until reconciled", row_id,
+                      " and the paid answer not kept" if keep else "", describe(error))
 
     def _ledger_reused(self, context, request, model, digest) -> None:
         self.store.record_llm_call(**self._row(context, request, model, digest, 0), outcome="reused",
                                    error="answer already paid for in this run (kept raw answer)")
 
-    def _keep_answer(self, context, digest: str, model: str, raw: str) -> None:
-        if not context.run_key:
-            return
-        try:
-            self.store.keep_llm_answer(run_key=context.run_key, request_hash=digest, model=model, raw=raw)
-        except Exception as exc:  # the answer is still in hand: go on with it
-            log.error("paid answer %s not kept (%s): a retry would pay again", digest[:12], describe(exc))
-
     def _kept_answer(self, context, digest: str):
-        if not context.run_key:
+        """The answer to this very request already paid for in this run, by an earlier try of the
+        task (a first try has none to look up)."""
+        if not context.run_key or (context.try_number or 1) <= 1:
             return None
         from anthropic.types import Message
 

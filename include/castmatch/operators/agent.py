@@ -84,7 +84,8 @@ class AgentOperator(BaseOperator):
         register(store, scope, context)
         store.sync_config(config, unit_ids=[unit.id])
         store.unit_started(**keys, try_number=try_number)
-        lost = store.reconcile_lost_calls(run_key=run_key, work_unit_id=unit.id)  # earlier tries are over
+        # this unit's calls of earlier tries are over (a gate's review of the unit is not this task's)
+        lost = store.reconcile_lost_calls(run_key=run_key, work_unit_id=unit.id, purpose="agent")
         if lost:
             self.log.warning("work unit %s: %d call(s) of an earlier try ended with its process: booked as lost "
                              "at their worst-case price", unit.id, lost)

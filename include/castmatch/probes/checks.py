@@ -281,7 +281,7 @@ def _claude_query(probe, backend: str, conn_id: str, timeout: float, ctx: ProbeC
     from airflow.providers.anthropic.hooks.anthropic import AnthropicHook
 
     from castmatch.llm.budget import USAGE_KINDS
-    from castmatch.llm.claude import classify, describe, retry_after
+    from castmatch.llm.claude import classify, retry_after
 
     config = ctx.config
     model = (config.team.default_model if config is not None and config.team else None) or "claude-haiku-4-5"
@@ -289,45 +289,55 @@ def _claude_query(probe, backend: str, conn_id: str, timeout: float, ctx: ProbeC
     client = AnthropicHook(conn_id=conn_id).get_conn().with_options(max_retries=0, timeout=timeout)
     try:
         for attempt in range(1, LLM_PROBE_ATTEMPTS + 1):
+            row = _book_probe_start(ctx, probe, backend, model, body, attempt)  # no row, no request
             started = time.perf_counter()
             try:
                 message = client.messages.create(**body)
             except Exception as exc:
-                _book_probe_call(ctx, probe, backend, model, body, attempt, time.perf_counter() - started, {}, exc)
+                _book_probe_finish(ctx, row, model, time.perf_counter() - started, {}, exc)
                 if classify(exc) != "transient" or attempt == LLM_PROBE_ATTEMPTS:
                     raise ProbeFailed(f"backend {backend}: Claude did not answer a 1-token query: {describe(exc)}") from None
                 time.sleep(min(retry_after(exc) or 0.5 * attempt, 2.0))
                 continue
             latency = time.perf_counter() - started
             usage = {k: int(getattr(message.usage, k, 0) or 0) for k in USAGE_KINDS}
-            _book_probe_call(ctx, probe, backend, model, body, attempt, latency, usage, None)
+            _book_probe_finish(ctx, row, model, latency, usage, None)
             return f"backend {backend}: Claude answered a 1-token query on {model} in {latency * 1000:.0f} ms"
     finally:
         client.close()
     raise AssertionError("unreachable")
 
 
-def _book_probe_call(ctx: ProbeContext, probe, backend: str, model: str, body: dict, attempt: int, latency: float,
-                     usage: dict, error: BaseException | None) -> None:
-    """One audit-ledger row for one attempt of the Claude probe (purpose ``probe``)."""
+def _book_probe_start(ctx: ProbeContext, probe, backend: str, model: str, body: dict, attempt: int) -> int | None:
+    """Book one attempt of the Claude probe before it is sent (write-ahead, purpose ``probe``)."""
     if ctx.store is None:
-        return
+        return None
     import hashlib
 
-    from castmatch.llm.budget import USAGE_KINDS, cost_usd
-    from castmatch.llm.claude import describe
+    from castmatch.llm.budget import cost_usd
     from castmatch.runs import roadmap_id_of
 
     config = ctx.config
-    ctx.store.record_llm_call(
+    worst = {"input_tokens": 20, "output_tokens": body["max_tokens"]}
+    return ctx.store.start_llm_call(
         roadmap_id=roadmap_id_of(config) if config is not None else "", run_key=ctx.run_key, purpose="probe",
         run_id=ctx.run_id, task_id=f"probe:{probe.id}", attempt=attempt, model=model, backend=backend,
-        request_hash=hashlib.sha256(repr(sorted(body.items())).encode()).hexdigest(),
-        **{k: usage.get(k, 0) for k in USAGE_KINDS}, latency_ms=int(latency * 1000),
+        request_hash=hashlib.sha256(repr(sorted(body.items())).encode()).hexdigest(), input_estimate=20,
+        cost_usd=cost_usd(config.llm, model, worst) if config is not None and config.llm else 0.0)
+
+
+def _book_probe_finish(ctx: ProbeContext, row: int | None, model: str, latency: float, usage: dict,
+                       error: BaseException | None) -> None:
+    if row is None:
+        return
+    from castmatch.llm.budget import USAGE_KINDS, cost_usd
+
+    config = ctx.config
+    ctx.store.finish_llm_call(
+        row, **{k: usage.get(k, 0) for k in USAGE_KINDS}, latency_ms=int(latency * 1000),
         cost_usd=cost_usd(config.llm, model, usage) if config is not None and config.llm else 0.0,
         outcome="ok" if error is None else "error", error_class=type(error).__name__ if error else None,
-        error=describe(error) if error is not None else None,
-    )
+        error=describe(error) if error is not None else None)
 
 
 CHECKS = {"redis": check_redis, "postgres": check_postgres, "http": check_http, "llm": check_llm}

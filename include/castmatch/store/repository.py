@@ -219,13 +219,16 @@ class Store:
         """Book an attempt before its request is sent (outcome ``started``); returns the row id."""
         return self.record_llm_call(**row, outcome="started")
 
-    def finish_llm_call(self, row_id: int, **done: Any) -> None:
-        """Complete a ``started`` attempt: outcome, tokens, latency, USD, error."""
+    def finish_llm_call(self, row_id: int, *, keep: dict | None = None, **done: Any) -> None:
+        """Complete a ``started`` attempt: outcome, tokens, latency, USD, error; with ``keep``
+        ({run_key, request_hash, model, raw}) the paid answer is kept in the same transaction."""
         with self.engine.begin() as conn:
+            if keep is not None:
+                _upsert(conn, t.llm_answers, {**keep, "created_at": utcnow()}, ["run_key", "request_hash"])
             conn.execute(sa.update(t.llm_calls).where(t.llm_calls.c.id == row_id).values(**done))
 
     def reconcile_lost_calls(self, *, run_key: str | None = None, work_unit_id: str | None = None,
-                             older_than: dt.timedelta | None = None) -> int:
+                             older_than: dt.timedelta | None = None, purpose: str | None = None) -> int:
         """Mark attempts left ``started`` by a process that ended during the call as ``lost`` (they
         keep their worst-case price, so budgets count them): those of one unit in a run (its next
         attempt knows the earlier ones are over), or any older than ``older_than``. Returns how many."""
@@ -235,6 +238,8 @@ class Store:
             query = query.where(c.c.run_key == run_key)
         if work_unit_id is not None:
             query = query.where(c.c.work_unit_id == work_unit_id)
+        if purpose is not None:
+            query = query.where(c.c.purpose == purpose)
         if older_than is not None:
             query = query.where(c.c.ts < utcnow() - older_than)
         with self.engine.begin() as conn:
@@ -242,12 +247,6 @@ class Store:
                 outcome="lost", error_class="ProcessEnded",
                 error="the process ended during the call; priced at its worst case (input estimate + max_tokens)",
             )).rowcount
-
-    def keep_llm_answer(self, *, run_key: str, request_hash: str, model: str, raw: str) -> None:
-        """Keep a paid raw answer of a run (a retry of the same request reuses it)."""
-        with self.engine.begin() as conn:
-            _upsert(conn, t.llm_answers, {"run_key": run_key, "request_hash": request_hash, "model": model,
-                                          "raw": raw, "created_at": utcnow()}, ["run_key", "request_hash"])
 
     def kept_llm_answer(self, *, run_key: str, request_hash: str) -> str | None:
         a = t.llm_answers
