@@ -58,7 +58,8 @@ class AirflowStack:
         self.keep = keep
         dags = self.home / "dags"
         dags.mkdir()
-        shutil.copy(ROOT / "dags" / "castmatch_roadmap.py", dags / "castmatch_roadmap.py")
+        for family in sorted((ROOT / "dags").glob("castmatch_*.py")):
+            shutil.copy(family, dags / family.name)
         for name, source in (extra_dags or {}).items():
             (dags / name).write_text(source)
         (self.home / "passwords.json").write_text('{"admin": "admin"}')

@@ -1,8 +1,9 @@
 """Build the roadmap's DAGs from its configuration.
 
-Only the YAML is read at parse time (no database, Redis, network or heavy import). A week whose
-files are broken still appears, as a DAG whose single task fails listing every problem with its
-file and line, so one bad file never takes the other DAGs down with it.
+Only the YAML is read at parse time (no database, Redis, network or heavy import). One builder per
+family of DAGs (weeks, roadmap driver, chains, operations), each called from its own file in
+dags/. A DAG whose files have errors fails in the DagBag on its own (an import error naming every
+problem with its file and line); the other DAGs of its family and the other families still load.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy, RetryActi
 from castmatch.clock import RoadmapClock, default_clock_mode
 from castmatch.config import RoadmapConfig, load_roadmap_cached
 from castmatch.llm.errors import BudgetExceeded, LLMPermanentError, LLMTransientError, MalformedAnswer
+from castmatch.notify import human_review_announcement
 from castmatch.operators.agent import AgentOperator
 from castmatch.operators.chain import ChainHandoffOperator
 from castmatch.operators.decision import (
@@ -31,7 +33,6 @@ from castmatch.operators.decision import (
 from castmatch.operators.gate import GateOverrideOperator, GateSensor
 from castmatch.operators.probe import SampleProbesOperator
 from castmatch.operators.roadmap import (
-    ConfigErrorOperator,
     RoadmapWeekSensor,
     StartRunOperator,
     WeekCheckSensor,
@@ -84,9 +85,20 @@ def chain_asset(config: RoadmapConfig, chain_id: str, unit_id: str) -> Asset:
     return Asset(name=f"{prefix}.chains.{chain_id}.{unit_id}", uri=f"castmatch://{prefix}/chains/{chain_id}/{unit_id}")
 
 
+def chain_gate_asset(config: RoadmapConfig, chain_id: str, gate_id: str) -> Asset:
+    """The asset a chain's trigger gate publishes when it passes (or its veto is overridden)."""
+    prefix = config.roadmap.dag_id_prefix
+    return Asset(name=f"{prefix}.chains.{chain_id}.gate.{gate_id}", uri=f"castmatch://{prefix}/chains/{chain_id}/gates/{gate_id}")
+
+
 def _outlets(config: RoadmapConfig, unit_id: str) -> list[Asset]:
     chains = config.operations.chains if config.operations else []
     return [chain_asset(config, c.id, unit_id) for c in chains if unit_id in (*c.trigger.all_of, *c.trigger.any_of)]
+
+
+def _gate_outlets(config: RoadmapConfig, gate_id: str) -> list[Asset]:
+    chains = config.operations.chains if config.operations else []
+    return [chain_gate_asset(config, c.id, gate_id) for c in chains if gate_id in c.trigger.gates]
 
 
 def agent_retry_policy(config: RoadmapConfig) -> ExceptionRetryPolicy:
@@ -114,7 +126,7 @@ def _week_doc(config: RoadmapConfig, week: int) -> str:
     spec = config.weeks[week]
     phase = config.phase_of_week(week)
     rows = "\n".join(
-        f"| `{u.id}` | {u.title} | {', '.join(u.agents)} | {u.day} | {u.priority.value} | "
+        f"| `{u.id}` | {u.title} | {', '.join(u.agents)} | {u.day_label} | {u.priority} | "
         f"{', '.join(f'`{d}`' for d in u.depends_on) or '-'} |"
         for u in spec.work_units
     )
@@ -130,19 +142,36 @@ def _week_doc(config: RoadmapConfig, week: int) -> str:
     )
 
 
+class ConfigErrorDag(DAG):
+    """Stands for a DAG its configuration does not allow to build: the DagBag's validation of it
+    raises, so it shows as an import error of its dags/ file naming every problem, while the other
+    DAGs of the file load."""
+
+    config_problems: list[str] = []
+
+    def validate(self):
+        raise _ConfigProblems(self.dag_id, self.config_problems)
+
+
+class _ConfigProblems(Exception):
+    def __init__(self, dag_id: str, problems: list[str]):
+        shown = problems[:20] + ([f"... and {len(problems) - 20} more (castmatch validate lists them all)"]
+                                 if len(problems) > 20 else [])
+        super().__init__(f"{dag_id} is not built until its roadmap files are fixed:\n" + "\n".join(shown))
+
+
 def _error_dag(dag_id: str, config: RoadmapConfig, problems: list[str], tags: list[str]) -> DAG:
-    with DAG(
-        dag_id=dag_id,
-        schedule=None,
-        start_date=FALLBACK_START,
-        catchup=False,
-        tags=[*tags, "config-error"],
-        default_args={**default_args(config), "retries": 0},
-        doc_md="# Configuration error\n\nThis DAG cannot be built until these are fixed:\n\n"
-        + "\n".join(f"- `{p}`" for p in problems),
-    ) as dag:
-        ConfigErrorOperator(task_id="config_error", problems=problems)
+    dag = ConfigErrorDag(dag_id=dag_id, schedule=None, start_date=FALLBACK_START, catchup=False,
+                         tags=[*tags, "config-error"])
+    dag.config_problems = problems
     return dag
+
+
+def _queue(config: RoadmapConfig, unit) -> dict:
+    """The lead agent's track queue, when the track names one (team.yaml tracks[].queue)."""
+    agent = config.agents.get(unit.agents[0])
+    track = config.team.track(agent.track) if agent and config.team else None
+    return {"queue": track.queue} if track and track.queue else {}
 
 
 def build_week_dag(config: RoadmapConfig, week: int) -> DAG:
@@ -185,11 +214,12 @@ def build_week_dag(config: RoadmapConfig, week: int) -> DAG:
                 week=week,
                 roadmap_dir=roadmap_dir,
                 pool=pool,
-                priority_weight=unit.priority.weight,
+                **_queue(config, unit),
+                priority_weight=config.priority_weight(unit),
                 weight_rule="absolute",
                 retry_policy=retry_policy,
                 outlets=_outlets(config, unit.id),
-                doc_md=f"**{unit.title}** ({', '.join(unit.agents)}; day {unit.day}; {unit.priority.value})\n\n"
+                doc_md=f"**{unit.title}** ({', '.join(unit.agents)}; day {unit.day_label}; {unit.priority})\n\n"
                 f"Deliverable: {unit.deliverable}\n\n" + "\n".join(f"- {c}" for c in unit.acceptance_criteria),
             )
         for unit in spec.work_units:
@@ -206,8 +236,9 @@ def build_week_dag(config: RoadmapConfig, week: int) -> DAG:
                 roadmap_dir=roadmap_dir,
                 poke_interval=poke_interval(config, clock.mode),
                 timeout=dt.timedelta(days=90).total_seconds(),
+                outlets=_gate_outlets(config, gate.id),
                 doc_md=f"**{gate.name}**{' (veto)' if gate.veto else ''}, deadline day {gate.deadline_day}; "
-                f"enforcers: {', '.join(gate.enforcers) or '-'}.\n\n" + "\n".join(f"- [{c.kind.value}] {c.text}" for c in gate.criteria),
+                f"enforcers: {', '.join(config.expand_agents(gate.enforcers)) or '-'}.\n\n" + "\n".join(f"- [{c.kind.value}] {c.text}" for c in gate.criteria),
             )
             for criterion in gate.criteria:
                 for unit_id in criterion.work_units:
@@ -218,6 +249,7 @@ def build_week_dag(config: RoadmapConfig, week: int) -> DAG:
                 override = GateOverrideOperator(
                     task_id=f"override_{gate.id}", gate_id=gate.id, roadmap_dir=roadmap_dir,
                     subject=f"{gate.name} vetoed: override the veto?", response_timeout=window,
+                    notifiers=[human_review_announcement(config.roadmap.connections.slack)],
                     doc_md=f"Asked only when **{gate.name}** vetoes: Approve (with a reason) lets "
                     f"{', '.join(gate.blocks) or 'its dependent work'} run; Reject or no answer upholds the veto.",
                 )
@@ -244,6 +276,7 @@ def build_week_dag(config: RoadmapConfig, week: int) -> DAG:
             review = NoGoReviewOperator(
                 task_id=ids["review"], decision_point=point.id, roadmap_dir=roadmap_dir,
                 subject=f"{point.name}: NO-GO. Keep it or overturn it to GO?", response_timeout=window,
+                notifiers=[human_review_announcement(config.roadmap.connections.slack)],
                 doc_md=f"Asked after a NO-GO at **{point.name}**: keep it ({point.no_go}) or overturn it to GO.",
             )
             decide >> no_go >> review
@@ -353,8 +386,12 @@ def build_chain_dags(config: RoadmapConfig) -> list[DAG]:
     from functools import reduce
     from operator import and_, or_
 
-    if config.roadmap is None or config.operations is None or config.issues_for(None):
+    if config.roadmap is None or config.operations is None:
         return []
+    problems = [str(i) for i in config.issues_for(family="chains")]
+    if problems:
+        return [_error_dag(f"{config.roadmap.dag_id_prefix}_chain_{c.id}", config, problems, [config.roadmap.dag_id_prefix, "chain"])
+                for c in config.operations.chains]
     dags = []
     for chain in config.operations.chains:
         parts = []
@@ -362,6 +399,8 @@ def build_chain_dags(config: RoadmapConfig) -> list[DAG]:
             parts.append(reduce(and_, [chain_asset(config, chain.id, u) for u in chain.trigger.all_of]))
         if chain.trigger.any_of:
             parts.append(reduce(or_, [chain_asset(config, chain.id, u) for u in chain.trigger.any_of]))
+        if chain.trigger.gates:
+            parts.append(reduce(and_, [chain_gate_asset(config, chain.id, g) for g in chain.trigger.gates]))
         with DAG(
             dag_id=f"{config.roadmap.dag_id_prefix}_chain_{chain.id}",
             description=f"{chain.name}: {chain.action.description}",
@@ -372,7 +411,8 @@ def build_chain_dags(config: RoadmapConfig) -> list[DAG]:
             tags=[config.roadmap.dag_id_prefix, "chain", chain.group],
             default_args=default_args(config),
             doc_md=(f"# Chain: {chain.name}\n\n- Trigger: {chain.trigger.description} "
-                    f"(all of: {', '.join(chain.trigger.all_of) or '-'}; any of: {', '.join(chain.trigger.any_of) or '-'})\n"
+                    f"(all of: {', '.join(chain.trigger.all_of) or '-'}; any of: {', '.join(chain.trigger.any_of) or '-'}; "
+                    f"gates passed: {', '.join(chain.trigger.gates) or '-'})\n"
                     f"- Action: {chain.action.description}; notifies {', '.join(chain.action.notify)} with "
                     f"{', '.join(chain.action.artifacts) or 'the deliverables'}\n- Timeline: {chain.timeline.description}"),
         ) as dag:
@@ -393,6 +433,9 @@ def build_standup_dag(config: RoadmapConfig) -> DAG | None:
     ops = config.operations
     if config.roadmap is None or ops is None or ops.standup is None:
         return None
+    problems = [str(i) for i in config.issues_for(family="standup")]
+    if problems:
+        return _error_dag(standup_dag_id(config), config, problems, [config.roadmap.dag_id_prefix, "operations"])
     tz = config.roadmap.timezone
     with DAG(
         dag_id=standup_dag_id(config),
@@ -418,8 +461,11 @@ def build_probe_dag(config: RoadmapConfig) -> DAG | None:
     for 24+ hours" and uptime KPIs are judged on a day of samples, not on the gate's own check."""
     from airflow.sdk import DeltaTriggerTimetable
 
-    if config.roadmap is None or not (config.gates and config.gates.probes) or config.issues_for(None):
+    if config.roadmap is None or not (config.gates and config.gates.probes):
         return None
+    problems = [str(i) for i in config.issues_for(family="probes")]
+    if problems:
+        return _error_dag(f"{config.roadmap.dag_id_prefix}_probes", config, problems, [config.roadmap.dag_id_prefix, "operations"])
     every = int(config.update_interval.total_seconds() // 60)
     with DAG(
         dag_id=f"{config.roadmap.dag_id_prefix}_probes",
@@ -440,24 +486,25 @@ def build_probe_dag(config: RoadmapConfig) -> DAG | None:
     return dag
 
 
-def build_dags(roadmap_dir: str | Path | None = None) -> dict[str, DAG]:
-    """Every DAG of the roadmap, keyed by dag_id (for ``globals().update(...)`` in dags/)."""
+FAMILIES = ("weeks", "roadmap", "chains", "operations")
+
+
+def build_dags(roadmap_dir: str | Path | None = None, family: str | None = None) -> dict[str, DAG]:
+    """The roadmap's DAGs of one ``family`` (weeks, roadmap, chains, operations; None: all),
+    keyed by dag_id, for ``globals().update(...)`` in that family's file in dags/."""
     config = load_roadmap_cached(roadmap_dir)
-    dags: dict[str, DAG] = {}
-    if config.roadmap is None and not config.weeks:
+    if config.roadmap is None:
         # Nothing to name the DAGs after: fail the import so the error shows in the UI.
         config.raise_for_issues(all_files=True)
-    for week in config.week_numbers:
-        dag = build_week_dag(config, week)
-        dags[dag.dag_id] = dag
-    dag = build_roadmap_dag(config)
-    dags[dag.dag_id] = dag
-    standup = build_standup_dag(config)
-    if standup is not None:
-        dags[standup.dag_id] = standup
-    probes = build_probe_dag(config)
-    if probes is not None:
-        dags[probes.dag_id] = probes
-    for dag in build_chain_dags(config):
-        dags[dag.dag_id] = dag
-    return dags
+    dags: list[DAG | None] = []
+    if family in (None, "weeks"):
+        dags += [build_week_dag(config, week) for week in config.week_numbers]
+    if family in (None, "roadmap"):
+        dags.append(build_roadmap_dag(config))
+    if family in (None, "chains"):
+        dags += build_chain_dags(config)
+    if family in (None, "operations"):
+        dags += [build_standup_dag(config), build_probe_dag(config)]
+    if family is not None and family not in FAMILIES:
+        raise ValueError(f"unknown DAG family {family!r} (one of {', '.join(FAMILIES)})")
+    return {dag.dag_id: dag for dag in dags if dag is not None}

@@ -132,10 +132,10 @@ def _criterion(config, gate, criterion, store, *, run_key: str, run_id: str | No
         from castmatch.llm.base import CallContext
         from castmatch.review import review_units
 
-        review = review_units(config, store, criterion.reviewers, criterion.work_units, run_key=run_key,
+        review = review_units(config, store, config.expand_agents(criterion.reviewers), criterion.work_units, run_key=run_key,
                               context=CallContext(run_key=run_key, run_id=run_id, purpose="review",
                                                   task_id=f"gate_{gate.id}"))
-        reviewers = ", ".join(criterion.reviewers)
+        reviewers = ", ".join(config.expand_agents(criterion.reviewers))
         return {"ok": review.verdict == "PASS", "verdict": review.verdict, "checked_by": review.checked_by,
                 "reason": f"{review.verdict} by {reviewers} ({review.checked_by}): "
                 + ("; ".join(review.reasons) or "every reviewed unit meets its acceptance criteria")}
@@ -178,7 +178,7 @@ def judge_gate(config, gate, store, *, run_key: str, dag_id: str | None, run_id:
         for unit_id in blocked:
             store.record_event("unit_blocked_by_gate", f"{gate.name} vetoed: {'; '.join(failed)}", run_key=run_key,
                                dag_id=dag_id, run_id=run_id, work_unit_id=unit_id,
-                               data={"gate": gate.id, "enforcers": list(gate.enforcers)})
+                               data={"gate": gate.id, "enforcers": config.expand_agents(gate.enforcers)})
         store.record_event("gate_vetoed", "; ".join(failed), run_key=run_key, dag_id=dag_id, run_id=run_id,
                            data={"gate": gate.id, "blocks": blocked})
     return {"status": status, "criteria": evaluation["criteria"], "failed": failed, "blocked": blocked}
@@ -202,7 +202,7 @@ def gates_report(config, store, run_key: str | None) -> dict:
         row = latest.get(gate.id)
         gates.append({
             "id": gate.id, "name": gate.name, "kind": gate.kind, "week": gate.week, "deadline_day": gate.deadline_day,
-            "veto": gate.veto, "enforcers": list(gate.enforcers), "status": row["status"] if row else "PENDING",
+            "veto": gate.veto, "enforcers": config.expand_agents(gate.enforcers), "status": row["status"] if row else "PENDING",
             "criteria": row["criteria"] if row else [{"id": c.id, "text": c.text, "kind": c.kind.value, "ok": None,
                                                       "reason": "not evaluated yet"} for c in gate.criteria],
             "blocked_units": row["blocked_units"] if row else [], "reason": row["reason"] if row else "",

@@ -72,9 +72,9 @@ def agent_memory(config) -> AgentMemory | None:
     ``$CASTMATCH_REDIS_URL``); None when no Redis is configured."""
     from castmatch.probes.checks import redis_client_from_url
     from castmatch.runs import roadmap_id_of
-    from castmatch.shared_redis import redis_url
+    from castmatch.shared_redis import redis_conn_id, redis_url
 
-    url = redis_url()
+    url = redis_url(redis_conn_id(config))
     if not url:
         return None
     return AgentMemory(redis_client_from_url(url, timeout=TIMEOUT_SECONDS), roadmap_id_of(config))

@@ -40,9 +40,11 @@ class SlackAnnouncement(BaseNotifier):
         self.log.info("announced on Slack (%s)", self.slack_webhook_conn_id)
 
 
-def human_review_announcement() -> SlackAnnouncement:
-    """What a person is asked on a veto or a NO-GO, with where to answer."""
+def human_review_announcement(conn_id: str = SLACK_CONN_ID) -> SlackAnnouncement:
+    """What a person is asked on a veto or a NO-GO, with where to answer (on the roadmap's Slack
+    connection, ``roadmap.yaml`` ``connections.slack``)."""
     return SlackAnnouncement(
         ":rotating_light: *{{ task.subject }}*\n{{ task.body }}\n\n"
-        "Answer in Airflow: DAG `{{ ti.dag_id }}`, run `{{ ti.run_id }}`, task `{{ ti.task_id }}` (Required Actions)."
+        "Answer in Airflow: DAG `{{ ti.dag_id }}`, run `{{ ti.run_id }}`, task `{{ ti.task_id }}` (Required Actions).",
+        slack_webhook_conn_id=conn_id,
     )

@@ -14,14 +14,23 @@ def redis_prefix(roadmap_id: str | None = None) -> str:
     return f"{base}:{roadmap_id}" if roadmap_id else base
 
 
-def redis_url() -> str | None:
-    """Airflow connection ``castmatch_redis``, else ``$CASTMATCH_REDIS_URL``; None when neither is
-    configured."""
+DEFAULT_CONN_ID = "castmatch_redis"
+
+
+def redis_conn_id(config=None) -> str:
+    """The roadmap's Redis connection id (``roadmap.yaml`` ``connections.redis``)."""
+    roadmap = getattr(config, "roadmap", None)
+    return roadmap.connections.redis if roadmap else DEFAULT_CONN_ID
+
+
+def redis_url(conn_id: str = DEFAULT_CONN_ID) -> str | None:
+    """Airflow connection ``conn_id`` (default ``castmatch_redis``), else ``$CASTMATCH_REDIS_URL``;
+    None when neither is configured."""
     url = os.environ.get("CASTMATCH_REDIS_URL")
     try:
         from airflow.sdk import BaseHook
 
-        conn = BaseHook.get_connection("castmatch_redis")
+        conn = BaseHook.get_connection(conn_id)
         db = (conn.extra_dejson or {}).get("db", 0)
         auth = f":{conn.password}@" if conn.password else ""
         return f"redis://{auth}{conn.host or '127.0.0.1'}:{conn.port or 6379}/{db}"

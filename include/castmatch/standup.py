@@ -37,7 +37,7 @@ def standup_facts(config, store, agent_id: str, since: dt.datetime, run_key: str
               if d["agent_id"] == agent_id and d["status"] == "done"
               and d["updated_at"] and _aware(d["updated_at"]) >= since]
     mine = [u for u in config.work_units.values() if agent_id in u.agents]
-    pending = sorted((u for u in mine if u.id not in done), key=lambda u: (config.unit_week[u.id], u.day))
+    pending = sorted((u for u in mine if u.id not in done), key=lambda u: (config.unit_week[u.id], u.first_day))
     blocked = [u for u in mine if latest.get(u.id) in PROBLEM_STATES and u.id not in done]
     return {
         "completed": [f"{d['work_unit_id']}: {d['summary']}" for d in recent],

@@ -44,7 +44,7 @@ def status_matrix(config: RoadmapConfig, store: Store, run_key: str | None) -> d
         ran = [u for u in mine if u.id in latest]
         running = [u for u in mine if latest.get(u.id) == "running" and u.id not in done]
         problems = [u for u in mine if latest.get(u.id) in PROBLEM_STATES and u.id not in done]
-        pending = sorted((u for u in mine if u.id not in done), key=lambda u: (config.unit_week[u.id], u.day))
+        pending = sorted((u for u in mine if u.id not in done), key=lambda u: (config.unit_week[u.id], u.first_day))
         if not ran:
             status, task = agent.baseline_status, agent.baseline_task or agent.current_task
         elif running:
@@ -56,7 +56,7 @@ def status_matrix(config: RoadmapConfig, store: Store, run_key: str | None) -> d
         else:
             status, task = "STANDBY", pending[0].title if pending else "All assigned work delivered"
         agents_out.append({
-            "id": agent.id, "short_name": agent.short_name, "status": status,
+            "id": agent.id, "short_name": agent.label, "status": status,
             "progress": progress, "current_task": task,
         })
     weeks_out = [

@@ -130,7 +130,7 @@ class TestDagBag:
                            for t in c.trigger.all_of if config.unit_week[t] == week}
                 guarded = {f"release_{g.id}" if g.veto else f"gate_{g.id}" for g in gates if unit.id in g.blocks}
                 assert dag.get_task(unit.id).upstream_task_ids == same_week | chained | guarded, unit.id
-                assert dag.get_task(unit.id).priority_weight == unit.priority.weight
+                assert dag.get_task(unit.id).priority_weight == config.priority_weight(unit)
                 assert dag.get_task(unit.id).pool == config.agent_pool[0] == "castmatch_agents"
             assert not [t.task_id for t in dag.tasks if t.pool == config.agent_pool[0]
                         and not isinstance(t, AgentOperator)]  # the pool caps agent calls only
@@ -153,19 +153,25 @@ class TestDagBag:
 
 
 class TestBrokenWeekFile:
-    def test_a_bad_week_file_does_not_take_the_other_dags_down(self, tmp_path, monkeypatch):
+    def test_a_broken_week_file_fails_that_week_and_the_driver_only(self, tmp_path, monkeypatch):
         roadmap = tmp_path / "roadmap"
         shutil.copytree(ROOT / "include" / "roadmaps" / "castmatch", roadmap)
-        week = roadmap / "weeks" / "week_05.yaml"
-        week.write_text(week.read_text().replace("priority: HIGH", "priority: SOMEDAY", 1))
+        week = roadmap / "weeks" / "week_03.yaml"
+        text = week.read_text()
+        week.write_text(text.replace("title: ", "title: [", 1))  # one unclosed bracket
+        config = load_roadmap(roadmap)
+        referenced = [u for u in config.issues if u.file != "weeks/week_03.yaml"]
+        assert referenced == [], referenced  # gates and chains naming week 3's units are not reported again
         bag = dagbag(monkeypatch, roadmap)
-        assert bag.import_errors == {}
-        assert len(bag.dags) == 21
-        broken = bag.dags["castmatch_week_05"]
-        assert "config-error" in broken.tags and broken.task_ids == ["config_error"]
-        assert "weeks/week_05.yaml:" in broken.doc_md and "SOMEDAY" in broken.doc_md
-        for week_no in (1, 4, 12):
-            assert "config-error" not in bag.dags[f"castmatch_week_{week_no:02d}"].tags
+        assert set(bag.import_errors) == {str(ROOT / "dags" / "castmatch_weeks.py"), str(ROOT / "dags" / "castmatch_roadmap.py")}
+        for message in bag.import_errors.values():
+            assert "weeks/week_03.yaml:" in message and "invalid YAML" in message
+            assert len(message.splitlines()) <= 3, message  # the root error, and how many follow from it
+        assert "castmatch_week_03" in bag.import_errors[str(ROOT / "dags" / "castmatch_weeks.py")]
+        chains = [f"castmatch_chain_{c.id}" for c in config.operations.chains]
+        expected = [f"castmatch_week_{w:02d}" for w in range(1, 13) if w != 3] + [
+            "castmatch_daily_standup", "castmatch_probes", *chains]
+        assert sorted(bag.dags) == sorted(expected)
 
 
 class TestAgentRetryPolicy:

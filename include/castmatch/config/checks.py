@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from castmatch.config import models as m
 from castmatch.config.errors import ConfigIssue, format_path
 from castmatch.config.loader import RoadmapConfig
 
@@ -11,6 +12,11 @@ from castmatch.config.loader import RoadmapConfig
 class _Reporter:
     def __init__(self, config: RoadmapConfig):
         self.config = config
+        # broken file -> errors not reported because they follow from it
+        self.suppressed: dict[str, int] = {}
+
+    def suppress(self, root: str) -> None:
+        self.suppressed[root] = self.suppressed.get(root, 0) + 1
 
     def __call__(self, file: str, path: tuple, message: str) -> None:
         source = self.config.sources.get(file)
@@ -39,11 +45,55 @@ def _duplicates(report, file: str, items: Iterable, prefix: tuple, what: str) ->
             seen[item.id] = index
 
 
+# Where the ids of each kind are defined: an unknown id is not reported again when one of these
+# files is broken (the id may well be in it).
+_DEFINED_IN = {"agent": ("team.yaml",), "gate": ("gates.yaml",), "probe": ("gates.yaml",), "KPI": ("kpis.yaml",),
+               "work unit": ("weeks/",), "chain": ("operations.yaml",)}
+ENFORCERS = "@enforcers"
+
+
+def _broken_source(report, what: str) -> str | None:
+    for prefix in _DEFINED_IN.get(what, ()):
+        for name in sorted(report.config.broken):
+            if name == prefix or (prefix.endswith("/") and name.startswith(prefix)):
+                return name
+    return None
+
+
 def _unknown(report, file: str, path: tuple, values: list[str], known: Iterable[str], what: str) -> None:
     known = set(known)
+    if what == "agent":
+        known.add(ENFORCERS)
     for index, value in enumerate(values):
         if value not in known:
-            report(file, path + (index,), f"unknown {what} {value!r}")
+            root = _broken_source(report, what)
+            if root:
+                report.suppress(root)
+            else:
+                report(file, path + (index,), f"unknown {what} {value!r}" + _did_you_mean(value, known))
+
+
+def _did_you_mean(value: str, known: Iterable[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(value, sorted(known), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+PRESETS = {"@once", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly", "@annually", "@midnight"}
+
+
+def cron_problem(expression: str) -> str | None:
+    """Why ``expression`` is not a cron Airflow can schedule, or None."""
+    from croniter import croniter
+
+    if expression.strip() in PRESETS - {"@once"}:
+        return None
+    if len(expression.split()) != 5:
+        return f"cron {expression!r} needs 5 fields (minute hour day month weekday), or a preset like @daily"
+    if not croniter.is_valid(expression):
+        return f"invalid cron {expression!r}"
+    return None
 
 
 def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
@@ -79,7 +129,14 @@ def cross_check(config: RoadmapConfig) -> None:
     report = _Reporter(config)
     agents = config.agents
 
+    _check_limits(config, report)
     if config.team:
+        _duplicates(report, "team.yaml", config.team.tracks, ("tracks",), "track")
+        tracks = {t.id for t in config.team.tracks}
+        for i, agent in enumerate(config.team.agents):
+            if agent.track not in tracks:
+                report("team.yaml", ("agents", i, "track"), f"unknown track {agent.track!r} "
+                       f"(team.yaml tracks: {', '.join(sorted(tracks))})" + _did_you_mean(agent.track, tracks))
         _duplicates(report, "team.yaml", config.team.agents, ("agents",), "agent")
         for i, agent in enumerate(config.team.agents):
             _unknown(report, "team.yaml", ("agents", i, "depends_on"), agent.depends_on, agents, "agent")
@@ -92,6 +149,8 @@ def cross_check(config: RoadmapConfig) -> None:
 
     if config.roadmap:
         _duplicates(report, "roadmap.yaml", config.roadmap.phases, ("phases",), "phase")
+        if len(set(config.roadmap.priorities)) != len(config.roadmap.priorities):
+            report("roadmap.yaml", ("priorities",), "a priority is listed twice")
         owner: dict[int, str] = {}
         for i, phase in enumerate(config.roadmap.phases):
             _unknown(report, "roadmap.yaml", ("phases", i, "primary_agents"), phase.primary_agents, agents, "agent")
@@ -115,11 +174,39 @@ def cross_check(config: RoadmapConfig) -> None:
     _check_kpis(config, report)
     _check_operations(config, report)
     _check_llm(config, report)
+    _report_suppressed(config, report)
+
+
+def _report_suppressed(config: RoadmapConfig, report) -> None:
+    """One line per broken file saying how many follow-on errors were left out, placed after
+    that file's own errors."""
+    for root, count in sorted(report.suppressed.items()):
+        last = max((i for i, issue in enumerate(config.issues) if issue.file == root), default=len(config.issues) - 1)
+        line = config.issues[last].line if 0 <= last < len(config.issues) and config.issues[last].file == root else 1
+        noun = "error" if count == 1 else "errors"
+        config.issues.insert(last + 1, ConfigIssue(root, line, "", f"{count} further {noun} suppressed that depend on it"))
+
+
+def _check_limits(config: RoadmapConfig, report) -> None:
+    if not config.roadmap:
+        return
+    limits = config.roadmap.limits
+    if config.team and len(config.team.agents) > limits.max_agents:
+        report("team.yaml", ("agents",), f"{len(config.team.agents)} agents, over the limit of {limits.max_agents} "
+               "(roadmap.yaml limits.max_agents)")
+    if len(config.week_numbers) > limits.max_weeks:
+        report("roadmap.yaml", ("phases",), f"{len(config.week_numbers)} weeks, over the limit of {limits.max_weeks} "
+               "(roadmap.yaml limits.max_weeks)")
+    units = sum(len(w.work_units) for w in config.weeks.values())
+    if units > limits.max_work_units:
+        report("roadmap.yaml", ("limits", "max_work_units"), f"{units} work units, over the limit of "
+               f"{limits.max_work_units} (roadmap.yaml limits.max_work_units)")
 
 
 def _check_weeks(config: RoadmapConfig, report) -> None:
     agents = config.agents
     per_week = config.roadmap.days_per_week if config.roadmap else 7
+    priorities = list(config.roadmap.priorities) if config.roadmap else []
     first_seen: dict[str, str] = {}
     for number, week in sorted(config.weeks.items()):
         file = config.week_files[number]
@@ -132,13 +219,21 @@ def _check_weeks(config: RoadmapConfig, report) -> None:
                 first_seen[unit.id] = file
             _unknown(report, file, here + ("agents",), unit.agents, agents, "agent")
             first_day, last_day = (number - 1) * per_week + 1, number * per_week
-            if not first_day <= unit.day <= last_day:
-                report(file, here + ("day",), f"day {unit.day} is outside week {number} (days {first_day}-{last_day})")
+            if not (first_day <= unit.first_day and unit.last_day <= last_day):
+                field = "day" if unit.day is not None else "days"
+                report(file, here + (field,), f"day {unit.day_label} is outside week {number} (days {first_day}-{last_day})")
+            if priorities and unit.priority not in priorities:
+                report(file, here + ("priority",), f"unknown priority {unit.priority!r} (roadmap.yaml priorities: "
+                       f"{', '.join(priorities)})" + _did_you_mean(unit.priority, priorities))
             for j, dep in enumerate(unit.depends_on):
                 if dep == unit.id:
                     report(file, here + ("depends_on", j), f"work unit {unit.id!r} depends on itself")
                 elif dep not in config.unit_week:
-                    report(file, here + ("depends_on", j), f"unknown work unit {dep!r}")
+                    root = _broken_source(report, "work unit")
+                    if root:
+                        report.suppress(root)
+                    else:
+                        report(file, here + ("depends_on", j), f"unknown work unit {dep!r}" + _did_you_mean(dep, config.unit_week))
                 elif config.unit_week[dep] > number:
                     report(
                         file, here + ("depends_on", j),
@@ -176,8 +271,24 @@ def _check_gates(config: RoadmapConfig, report) -> None:
                 report(file, here + ("week",), f"unknown week {gate.week}")
             _unknown(report, file, here + ("enforcers",), gate.enforcers, agents, "agent")
             _unknown(report, file, here + ("blocks",), gate.blocks, units, "work unit")
-            if gate.veto and not gate.enforcers:
-                report(file, here + ("enforcers",), "a gate with veto power needs an enforcer")
+            listed = "quality" if group == "quality_gates" else "success"
+            if gate.kind != listed:
+                report(file, here + ("kind",), f"kind {gate.kind!r} contradicts the list the gate is in ({group}): "
+                       f"use kind {listed!r} or move the gate to {gate.kind}_gates")
+            if config.team:
+                named = config.expand_agents(gate.enforcers)
+                for j, agent_id in enumerate(gate.enforcers):
+                    agent = agents.get(agent_id)
+                    if agent is not None and not agent.enforcer:
+                        report(file, here + ("enforcers", j), f"agent {agent_id!r} is not an enforcer "
+                               "(set enforcer: true in team.yaml)")
+                if gate.veto and not named:
+                    report(file, here + ("enforcers",), "a gate with veto power needs an enforcer")
+                elif gate.veto and not any(agents[a].veto for a in named if a in agents):
+                    report(file, here + ("veto",), f"no enforcer of gate {gate.id!r} has veto power "
+                           f"({', '.join(named)}): set veto: true on one in team.yaml")
+            if config.roadmap and config.week_of_day(gate.deadline_day) < gate.week:
+                report(file, here + ("deadline_day",), f"deadline day {gate.deadline_day} is before week {gate.week} starts")
             criterion_ids: set[str] = set()
             for j, crit in enumerate(gate.criteria):
                 at = here + ("criteria", j)
@@ -191,6 +302,8 @@ def _check_gates(config: RoadmapConfig, report) -> None:
                 _unknown(report, file, at + ("work_units",), crit.work_units, units, "work unit")
                 _unknown(report, file, at + ("kpis",), crit.kpis, kpis, "KPI")
                 _unknown(report, file, at + ("reviewers",), crit.reviewers, agents, "agent")
+                if config.team and crit.reviewers and not config.expand_agents(crit.reviewers):
+                    report(file, at + ("reviewers",), f"'{ENFORCERS}' names no agent: no agent has enforcer: true")
     for i, point in enumerate(gates.decision_points):
         _unknown(report, file, ("decision_points", i, "gates"), point.gates, all_ids, "gate")
         _unknown(report, file, ("decision_points", i, "kpis"), point.kpis, kpis, "KPI")
@@ -226,6 +339,11 @@ def _check_kpis(config: RoadmapConfig, report) -> None:
                 report(file, at + ("url",), f"a {src.kind} source needs an http(s) url")
             if src.kind == "http_json" and not src.metric:
                 report(file, at + ("metric",), "an http_json source needs the metric (the JSON field to read)")
+            known = m.KPI_METRICS.get(src.kind)
+            if known is not None and src.metric not in known:
+                shown = [k for k in known if k] or ["none: leave metric out"]
+                report(file, at + ("metric",), f"unknown {src.kind} metric {src.metric!r} (known: {', '.join(shown)})"
+                       + _did_you_mean(src.metric, [k for k in known if k]))
 
 
 def _check_operations(config: RoadmapConfig, report) -> None:
@@ -237,12 +355,21 @@ def _check_operations(config: RoadmapConfig, report) -> None:
     _duplicates(report, file, ops.chains, ("chains",), "chain")
     for i, chain in enumerate(ops.chains):
         at = ("chains", i)
-        if not (chain.trigger.all_of or chain.trigger.any_of):
-            report(file, at + ("trigger",), "a chain trigger names no work units (all_of / any_of)")
+        if not (chain.trigger.all_of or chain.trigger.any_of or chain.trigger.gates):
+            report(file, at + ("trigger",), "a chain trigger names nothing: set all_of / any_of (work units) or gates")
+        _unknown(report, file, at + ("trigger", "gates"), chain.trigger.gates, [g.id for g in config.all_gates], "gate")
         _unknown(report, file, at + ("trigger", "all_of"), chain.trigger.all_of, units, "work unit")
         _unknown(report, file, at + ("trigger", "any_of"), chain.trigger.any_of, units, "work unit")
         _unknown(report, file, at + ("action", "notify"), chain.action.notify, agents, "agent")
         _unknown(report, file, at + ("action", "consumers"), chain.action.consumers, units, "work unit")
+    for i, checkpoint in enumerate(ops.checkpoints):
+        problem = cron_problem(checkpoint.cron)
+        if problem:
+            report(file, ("checkpoints", i, "cron"), f"checkpoint {checkpoint.id!r}: {problem}")
+    if ops.standup:
+        problem = cron_problem(ops.standup.cron)
+        if problem:
+            report(file, ("standup", "cron"), f"standup: {problem}")
     if ops.standup and isinstance(ops.standup.participants, list):
         _unknown(report, file, ("standup", "participants"), ops.standup.participants, agents, "agent")
     _duplicates(report, file, ops.checkpoints, ("checkpoints",), "checkpoint")

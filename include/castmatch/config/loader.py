@@ -23,6 +23,13 @@ from castmatch.config import models as m
 from castmatch.config.errors import ConfigError, ConfigIssue, format_path
 
 OPTIONAL_FILES = ("llm.yaml",)  # defaults apply when absent
+# The files each family of DAGs is built from: an error elsewhere leaves the family loading.
+FAMILY_FILES = {
+    "week": frozenset({"team.yaml", "roadmap.yaml", "gates.yaml", "kpis.yaml", "llm.yaml"}),
+    "chains": frozenset({"team.yaml", "roadmap.yaml", "operations.yaml"}),
+    "probes": frozenset({"roadmap.yaml", "gates.yaml", "llm.yaml"}),
+    "standup": frozenset({"team.yaml", "roadmap.yaml", "operations.yaml", "llm.yaml"}),
+}
 WEEK_FILE = re.compile(r"^week_(\d+)\.ya?ml$")
 
 Path_ = tuple[str | int, ...]
@@ -72,10 +79,18 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], issues: list[Co
             _walk(item, path + (index,), lines, issues, name)
 
 
-def read_yaml(file: Path, display_name: str, issues: list[ConfigIssue]) -> SourceFile | None:
+def read_yaml(file: Path, display_name: str, issues: list[ConfigIssue], *, max_kb: int | None = None) -> SourceFile | None:
     """Parse one file safely; on failure append an issue and return None."""
     try:
+        size = file.stat().st_size
+        if max_kb is not None and size > max_kb * 1024:
+            issues.append(ConfigIssue(display_name, 1, "", f"file is {size / 1024:.0f} KB, over the limit of {max_kb} KB "
+                                      "(roadmap.yaml limits.max_file_kb)"))
+            return None
         text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        issues.append(ConfigIssue(display_name, 1, "", f"not UTF-8 text (byte {exc.start})"))
+        return None
     except OSError as exc:
         issues.append(ConfigIssue(display_name, 1, "", f"cannot read file: {exc.strerror or exc}"))
         return None
@@ -111,6 +126,7 @@ def validate_model(source: SourceFile, model: type[BaseModel], issues: list[Conf
     try:
         return model.model_validate(source.data)
     except ValidationError as exc:
+        seen: set[tuple] = set()
         for error in exc.errors():
             path = tuple(error["loc"])
             # pydantic puts the union member or the failing validator name into loc; keep
@@ -125,6 +141,10 @@ def validate_model(source: SourceFile, model: type[BaseModel], issues: list[Conf
                 error["input"], dict | list
             ):
                 message = f"{message} (got {error['input']!r})"
+            # A union (``int | str``...) reports one error per member: the field is named once.
+            if path in seen:
+                continue
+            seen.add(path)
             issues.append(ConfigIssue(source.name, source.line_of(path), format_path(path), message))
         return None
 
@@ -162,6 +182,8 @@ class RoadmapConfig:
     week_files: dict[int, str] = field(default_factory=dict)
     sources: dict[str, SourceFile] = field(default_factory=dict)
     issues: list[ConfigIssue] = field(default_factory=list)
+    # Files that could not be read, parsed or validated: what refers into them is not reported again.
+    broken: set[str] = field(default_factory=set)
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -221,12 +243,30 @@ class RoadmapConfig:
         per_week = self.roadmap.days_per_week if self.roadmap else 7
         return (day - 1) // per_week + 1
 
-    def issues_for(self, week: int | None = None) -> list[ConfigIssue]:
-        """Issues in the files a DAG of ``week`` (or, with None, the roadmap driver) is built from."""
-        files = {"team.yaml", "roadmap.yaml", "gates.yaml", "kpis.yaml", "llm.yaml"}
-        if week is not None:
-            files.add(self.week_files.get(week, f"weeks/week_{week:02d}.yaml"))
+    def week_file(self, week: int) -> str:
+        return self.week_files.get(week, f"weeks/week_{week:02d}.yaml")
+
+    def issues_for(self, week: int | None = None, *, family: str | None = None) -> list[ConfigIssue]:
+        """Issues in the files a DAG is built from: a week's DAG (``week``), the roadmap driver
+        (None: every week file too, as it runs them all) or another ``family`` of DAGs."""
+        files = FAMILY_FILES.get(family or "", FAMILY_FILES["week"])
+        if family is None and week is None:
+            files = FAMILY_FILES["week"] | {self.week_file(w) for w in self.week_numbers}
+        elif week is not None:
+            files = files | {self.week_file(week)}
         return [i for i in self.issues if i.file in files]
+
+    def expand_agents(self, ids: list[str]) -> list[str]:
+        """Agent ids with ``@enforcers`` replaced by every agent marked ``enforcer: true``."""
+        out: list[str] = []
+        for agent_id in ids:
+            for one in ([a.id for a in self.agents.values() if a.enforcer] if agent_id == "@enforcers" else [agent_id]):
+                if one not in out:
+                    out.append(one)
+        return out
+
+    def priority_weight(self, unit: m.WorkUnit) -> int:
+        return m.priority_weight(self.roadmap.priorities if self.roadmap else m.SEED_PRIORITIES, unit.priority)
 
     def raise_for_issues(self, week: int | None = None, *, all_files: bool = False) -> None:
         found = self.issues if all_files else self.issues_for(week)
@@ -253,22 +293,33 @@ def load_roadmap(directory: str | Path | None = None) -> RoadmapConfig:
         return config
 
     targets: dict[str, tuple[str, type[BaseModel]]] = {
+        "roadmap.yaml": ("roadmap", m.Roadmap),  # first: its limits apply to the other files
         "team.yaml": ("team", m.Team),
-        "roadmap.yaml": ("roadmap", m.Roadmap),
         "gates.yaml": ("gates", m.GatesFile),
         "kpis.yaml": ("kpis", m.KpisFile),
         "operations.yaml": ("operations", m.Operations),
         "llm.yaml": ("llm", m.LlmSettings),
     }
+    limits = m.Limits()
+
+    def load(file: Path, name: str, model: type[BaseModel]):
+        source = read_yaml(file, name, config.issues, max_kb=limits.max_file_kb)
+        if source is None:
+            config.broken.add(name)
+            return None
+        config.sources[name] = source
+        value = validate_model(source, model, config.issues)
+        if value is None:
+            config.broken.add(name)
+        return value
+
     for name, (attr, model) in targets.items():
         if name in OPTIONAL_FILES and not (directory / name).exists():
             setattr(config, attr, model())
             continue
-        source = read_yaml(directory / name, name, config.issues)
-        if source is None:
-            continue
-        config.sources[name] = source
-        setattr(config, attr, validate_model(source, model, config.issues))
+        setattr(config, attr, load(directory / name, name, model))
+        if attr == "roadmap" and config.roadmap:
+            limits = config.roadmap.limits
 
     weeks_dir = directory / "weeks"
     for file in sorted(weeks_dir.glob("*.y*ml")) if weeks_dir.is_dir() else []:
@@ -279,22 +330,50 @@ def load_roadmap(directory: str | Path | None = None) -> RoadmapConfig:
             continue
         number = int(match.group(1))
         config.week_files[number] = name
-        source = read_yaml(file, name, config.issues)
-        if source is None:
-            continue
-        config.sources[name] = source
-        week = validate_model(source, m.Week, config.issues)
+        week = load(file, name, m.Week)
         if week is None:
             continue
         if week.week != number:
-            config.issues.append(
-                ConfigIssue(name, source.line_of(("week",)), "week", f"says week {week.week} but the file is for week {number}")
-            )
+            config.broken.add(name)
+            config.issues.append(ConfigIssue(
+                name, config.sources[name].line_of(("week",)), "week", f"says week {week.week} but the file is for week {number}"))
             continue
         config.weeks[number] = week
 
+    _apply_defaults(config)
     cross_check(config)
     return config
+
+
+def _apply_defaults(config: RoadmapConfig) -> None:
+    """Defaults that depend on another file (a unit's priority on the roadmap's list, a gate's
+    kind on the list it is in), applied once so every reader sees the effective value."""
+    priorities = config.roadmap.priorities if config.roadmap else list(m.SEED_PRIORITIES)
+    middle = priorities[len(priorities) // 2] if len(priorities) > 2 else priorities[-1]
+    for week in config.weeks.values():
+        for unit in week.work_units:
+            if not unit.priority:
+                object.__setattr__(unit, "priority", middle)
+            if not unit.deliverable:
+                object.__setattr__(unit, "deliverable", unit.title)
+    per_week = config.roadmap.days_per_week if config.roadmap else 7
+    if config.gates:
+        for group, kind in (("quality_gates", "quality"), ("success_gates", "success")):
+            for gate in getattr(config.gates, group):
+                if gate.kind is None:
+                    object.__setattr__(gate, "kind", kind)
+                if gate.deadline_day is None:
+                    object.__setattr__(gate, "deadline_day", gate.week * per_week)
+        for probe in config.gates.probes:
+            if not probe.name:
+                object.__setattr__(probe, "name", probe.id)
+    if config.roadmap:
+        for index, phase in enumerate(config.roadmap.phases, 1):
+            if phase.number is None:
+                object.__setattr__(phase, "number", index)
+    for number, week in config.weeks.items():
+        if not week.title:
+            object.__setattr__(week, "title", f"Week {number}")
 
 
 @functools.lru_cache(maxsize=8)

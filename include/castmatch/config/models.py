@@ -7,10 +7,11 @@ files (unknown ids, cycles, a day outside its week) live in ``castmatch.config.c
 from __future__ import annotations
 
 import datetime as dt
+import re
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ID_PATTERN = r"^[a-z][a-z0-9_-]*$"
 
@@ -21,48 +22,89 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Priority(StrEnum):
-    IMMEDIATE = "IMMEDIATE"
-    HIGH = "HIGH"
-    MEDIUM = "MEDIUM"
-    LOW = "LOW"
-
-    @property
-    def weight(self) -> int:
-        """Airflow ``priority_weight``: higher runs first when slots are scarce."""
-        return {"IMMEDIATE": 40, "HIGH": 30, "MEDIUM": 20, "LOW": 10}[self.value]
+SEED_PRIORITIES = ("IMMEDIATE", "HIGH", "MEDIUM", "LOW")
+DEFAULT_TRACK = "default"
+DAY_RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+))?\s*$")
 
 
-class Track(StrEnum):
-    DEVELOPMENT = "development"
-    DESIGN_QUALITY = "design_quality"
+def priority_weight(priorities: list[str] | tuple[str, ...], priority: str) -> int:
+    """Airflow ``priority_weight`` of ``priority`` in the team's ordered list (first = most
+    urgent): higher runs first when slots are scarce. The seed's four give 40, 30, 20, 10."""
+    ordered = list(priorities) or list(SEED_PRIORITIES)
+    index = ordered.index(priority) if priority in ordered else len(ordered)
+    return (len(ordered) - index) * 10
 
 
 # ---------------------------------------------------------------------------- team
 
 
-class Agent(Strict):
+class Track(Strict):
+    """A line of work (CastMatch: development, design_quality): groups agents in reports, and may
+    send their tasks to their own Airflow queue (CeleryExecutor workers listening on it)."""
+
     id: str = Field(pattern=ID_PATTERN)
-    name: str
-    short_name: str = Field(description="Label used in the status matrix, e.g. 'devops-infrastructure'")
-    track: Track
-    role: str = Field(min_length=20, description="System prompt: who the agent is")
-    responsibilities: list[str] = Field(min_length=1)
-    current_task: str
-    depends_on: list[str] = Field(default_factory=list)
-    depends_on_note: str = ""
-    next_milestone: str
-    model: str
-    baseline_progress: int = Field(default=0, ge=0, le=100)
-    # The seed's snapshot of a project already under way: shown until the agent's first stored run.
-    baseline_status: Literal["ACTIVE", "WAITING", "BLOCKED", "STANDBY"] = "STANDBY"
-    baseline_task: str = Field(default="", description="Short current-task label of the status matrix")
-    registry_status: str = Field(default="", description="The registry's wording, e.g. 'PARTIALLY ACTIVE'")
+    name: str = Field(default="", description="Shown in reports (default: the id)")
+    queue: str = Field(default="", description="Airflow queue of the track's agent tasks (default: the executor's)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value):
+        return {"id": value} if isinstance(value, str) else value
+
+
+class Agent(Strict):
+    id: str = Field(pattern=ID_PATTERN, description="Unique id; other files name the agent by it")
+    name: str = Field(description="Display name")
+    role: str = Field(min_length=1, description="System prompt: who the agent is and what it owns")
+    responsibilities: list[str] = Field(default_factory=list, description="Added to the system prompt")
+    track: str = Field(default="", description="One of team.yaml tracks (default: the first track)")
+    model: str = Field(default="", description="Claude model (default: team.yaml default_model)")
+    depends_on: list[str] = Field(default_factory=list, description="Agents whose work this agent builds on")
+    enforcer: bool = Field(default=False, description="Reviews other agents' deliverables; gates may name it as "
+                           "an enforcer or reviewer ('@enforcers' names every enforcer)")
+    veto: bool = Field(default=False, description="An enforcer whose failed review can veto a gate (needs enforcer: true)")
+    short_name: str = Field(default="", description="Label in the status matrix (default: the id)")
+    current_task: str = Field(default="", description="Shown until the agent's first stored deliverable")
+    next_milestone: str = Field(default="", description="Told to the agent in its prompt")
+    depends_on_note: str = Field(default="", description="Free text about the dependencies")
+    # Optional extras: the seed's snapshot of a project already under way, shown until the
+    # agent's first stored run.
+    baseline_progress: int = Field(default=0, ge=0, le=100, description="Snapshot: % done before the first run")
+    baseline_status: Literal["ACTIVE", "WAITING", "BLOCKED", "STANDBY"] = Field(
+        default="STANDBY", description="Snapshot: status before the first run")
+    baseline_task: str = Field(default="", description="Snapshot: short current-task label of the status matrix")
+    registry_status: str = Field(default="", description="Snapshot: the registry's wording, e.g. 'PARTIALLY ACTIVE'")
+
+    @model_validator(mode="after")
+    def _veto_needs_enforcer(self):
+        if self.veto and not self.enforcer:
+            raise ValueError("veto: true needs enforcer: true")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.short_name or self.id
 
 
 class Team(Strict):
-    default_model: str
+    default_model: str = Field(default="claude-sonnet-4-5", description="Model of every agent that sets none")
+    tracks: list[Track] = Field(default_factory=lambda: [Track(id=DEFAULT_TRACK)],
+                                description="Lines of work agents belong to (a name, or id/name/queue)")
     agents: list[Agent] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _defaults(self):
+        # Applied once here, so every reader sees the agent's effective model and track.
+        first_track = self.tracks[0].id if self.tracks else DEFAULT_TRACK
+        for agent in self.agents:
+            if not agent.model:
+                object.__setattr__(agent, "model", self.default_model)
+            if not agent.track:
+                object.__setattr__(agent, "track", first_track)
+        return self
+
+    def track(self, track_id: str) -> Track | None:
+        return next((t for t in self.tracks if t.id == track_id), None)
 
 
 # ---------------------------------------------------------------------------- roadmap
@@ -76,23 +118,45 @@ class ClockConfig(Strict):
 
 class Phase(Strict):
     id: str = Field(pattern=ID_PATTERN)
-    number: int = Field(ge=1)
+    number: int | None = Field(default=None, ge=1, description="Default: its place in the list (1, 2, ...)")
     name: str
     weeks: list[int] = Field(min_length=1)
     primary_agents: list[str] = Field(default_factory=list)
     objective: str = ""
 
 
+class Connections(Strict):
+    """Airflow connection ids, so two roadmaps in one Airflow can use different services. The
+    Claude connection is ``llm.yaml`` ``conn_id``."""
+
+    redis: str = Field(default="castmatch_redis", description="Rate limiter, agent memory, Redis probes")
+    slack: str = Field(default="castmatch_slack", description="Announcements (webhook URL in the password or host)")
+
+
+class Limits(Strict):
+    """Refuse a folder beyond these sizes (a runaway generator, a pasted log) before building DAGs."""
+
+    max_file_kb: int = Field(default=512, ge=1, description="Largest YAML file")
+    max_agents: int = Field(default=100, ge=1)
+    max_weeks: int = Field(default=104, ge=1)
+    max_work_units: int = Field(default=2000, ge=1, description="In the whole roadmap")
+
+
 class Roadmap(Strict):
     name: str
     dag_id_prefix: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    mission: str
+    mission: str = Field(default="", description="One sentence every agent's prompt starts from")
     target: str = ""
     platform: str = ""
-    timezone: str = "UTC"
+    timezone: str = Field(default="UTC", description="IANA name, e.g. Asia/Kolkata; days and crons use it")
     start_date: str = Field(description="ISO date of Day 1, in the roadmap's timezone")
     clock: ClockConfig = ClockConfig()
     days_per_week: int = Field(default=7, ge=1, le=7)
+    priorities: list[str] = Field(default_factory=lambda: list(SEED_PRIORITIES), min_length=1,
+                                  description="Work-unit priorities, most urgent first (default: the seed's four)")
+    connections: Connections = Field(default_factory=lambda: Connections(),
+                                     description="Airflow connection ids this roadmap uses")
+    limits: Limits = Field(default_factory=lambda: Limits(), description="Sizes beyond which the folder is refused")
     phases: list[Phase] = Field(min_length=1)
 
     @field_validator("timezone")
@@ -119,22 +183,53 @@ class Roadmap(Strict):
 
 
 class WorkUnit(Strict):
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Also the Airflow task id")
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Unique in the roadmap; also the Airflow task id")
     title: str
     agents: list[str] = Field(min_length=1, description="First is the lead, the others collaborate")
-    day: int = Field(ge=1, description="Roadmap day (Day 1 = start_date)")
-    priority: Priority
+    day: int | None = Field(default=None, ge=1, description="Roadmap day (Day 1 = start_date); or use days")
+    days: str | None = Field(default=None, description="A span of roadmap days, e.g. '1-3' (late after its last day)")
+    priority: str = Field(default="", description="One of roadmap.yaml priorities (default: the middle one)")
     estimate_hours: float | None = Field(default=None, gt=0)
-    depends_on: list[str] = Field(default_factory=list)
-    deliverable: str
-    acceptance_criteria: list[str] = Field(min_length=1)
+    depends_on: list[str] = Field(default_factory=list, description="Work units delivered before this one starts")
+    deliverable: str = Field(default="", description="What the unit produces (default: the title)")
+    acceptance_criteria: list[str] = Field(default_factory=list, description="Checked by the enforcers' reviews")
     weight: float = Field(default=1.0, gt=0, description="Share of the agent's progress")
-    source: str = Field(default="", description="Where in the seed this unit comes from")
+    source: str = Field(default="", description="Optional: where in the source plan this unit comes from")
+
+    @model_validator(mode="after")
+    def _one_day_field(self):
+        if (self.day is None) == (self.days is None):
+            raise ValueError("set either day (e.g. 3) or days (e.g. '1-3')")
+        if self.days is not None:
+            match = DAY_RANGE.match(self.days)
+            if not match:
+                raise ValueError(f"days must look like '1-3', got {self.days!r}")
+            first, last = int(match.group(1)), int(match.group(2) or match.group(1))
+            if first < 1 or last < first:
+                raise ValueError(f"days {self.days!r}: the first day must be >= 1 and not after the last")
+        return self
+
+    @property
+    def first_day(self) -> int:
+        if self.day is not None:
+            return self.day
+        return int(DAY_RANGE.match(self.days).group(1))
+
+    @property
+    def last_day(self) -> int:
+        if self.day is not None:
+            return self.day
+        match = DAY_RANGE.match(self.days)
+        return int(match.group(2) or match.group(1))
+
+    @property
+    def day_label(self) -> str:
+        return str(self.first_day) if self.first_day == self.last_day else f"{self.first_day}-{self.last_day}"
 
 
 class Week(Strict):
-    week: int = Field(ge=1)
-    title: str
+    week: int = Field(ge=1, description="Must match the file name: weeks/week_NN.yaml")
+    title: str = ""
     focus: list[str] = Field(default_factory=list)
     primary_agents: list[str] = Field(default_factory=list)
     work_units: list[WorkUnit] = Field(min_length=1)
@@ -159,7 +254,7 @@ class GateCriterion(Strict):
     probes: list[str] = Field(default_factory=list)
     work_units: list[str] = Field(default_factory=list)
     kpis: list[str] = Field(default_factory=list)
-    reviewers: list[str] = Field(default_factory=list)
+    reviewers: list[str] = Field(default_factory=list, description="review: agents who judge ('@enforcers' for every enforcer)")
     window_hours: float | None = Field(default=None, gt=0)
     min_uptime_pct: float | None = Field(default=None, ge=0, le=100)
 
@@ -167,12 +262,14 @@ class GateCriterion(Strict):
 class Gate(Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: str
-    kind: Literal["quality", "success"]
+    kind: Literal["quality", "success"] | None = Field(
+        default=None, description="Must match the list the gate is in (default: that list's kind)")
     owner: str = ""
     week: int = Field(ge=1, description="The week DAG the gate runs in")
-    deadline_day: int = Field(ge=1)
-    enforcers: list[str] = Field(default_factory=list)
-    veto: bool = False
+    deadline_day: int | None = Field(default=None, ge=1, description="Default: the last day of its week")
+    enforcers: list[str] = Field(default_factory=list, description="Agents enforcing the gate; "
+                                 "'@enforcers' names every agent with enforcer: true")
+    veto: bool = Field(default=False, description="A failed gate blocks `blocks` (needs an enforcer with veto: true)")
     blocks: list[str] = Field(default_factory=list, description="Work units the gate guards")
     blocks_note: str = ""
     go_criteria: str = ""
@@ -186,12 +283,24 @@ class DecisionPoint(Strict):
     week: int = Field(ge=1)
     gates: list[str] = Field(min_length=1)
     kpis: list[str] = Field(default_factory=list, description="KPIs validated here besides those due by this week")
-    go: str
-    no_go: str
+    go: str = Field(default="proceed", description="What GO means")
+    no_go: str = Field(default="extend the timeline", description="What NO-GO means")
     no_go_extend_weeks: int = Field(default=1, ge=0)
     extension_days: float | None = Field(
         default=None, gt=0, description="Length of one NO-GO extension in roadmap days (default: no_go_extend_weeks weeks)")
     max_extensions: int = Field(default=2, ge=0, description="NO-GO extensions before the roadmap stops")
+
+
+# The metrics each source kind can read ("" = its default); http_json reads any JSON field.
+KPI_METRICS: dict[str, tuple[str, ...]] = {
+    "llm_audit": ("avg_latency_s", "p95_latency_s", "avg_conversation_response_s", "conversation_success_rate"),
+    "coverage_report": ("", "line_rate_pct", "branch_rate_pct"),
+    "security_report": ("", "critical"),
+    "memory_check": ("", "context_preservation_pct"),
+    "probe": ("", "uptime_pct"),
+    "http_latency": ("", "mean_latency_s"),
+    "sql": ("",),
+}
 
 
 class KpiSource(Strict):
@@ -209,10 +318,10 @@ class KpiSource(Strict):
 class Kpi(Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: str
-    category: Literal["technical", "business"]
+    category: Literal["technical", "business"] = "technical"
     comparator: Literal[">", ">=", "<", "<="]
     threshold: float
-    unit: str
+    unit: str = ""
     by_week: int | None = Field(default=None, ge=1, description="Week by which the target must hold")
     source: KpiSource
     # Used instead of `source` only in demo mode (CASTMATCH_DEMO=1, set by `make run`); every value
@@ -222,7 +331,7 @@ class Kpi(Strict):
 
 class Probe(Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    name: str
+    name: str = ""
     kind: Literal["redis", "postgres", "http", "llm"]
     conn_id: str = ""
     url: str = ""
@@ -258,47 +367,48 @@ class KpisFile(Strict):
 
 
 class ChainTrigger(Strict):
-    description: str
+    description: str = ""
     all_of: list[str] = Field(default_factory=list, description="Work units that must all be done")
     any_of: list[str] = Field(default_factory=list, description="Work units of which one suffices")
+    gates: list[str] = Field(default_factory=list, description="Gates that must have passed (or been overridden)")
 
 
 class ChainAction(Strict):
-    description: str
+    description: str = ""
     notify: list[str] = Field(min_length=1, description="Agents told when the trigger holds")
     artifacts: list[str] = Field(default_factory=list, description="What is shared with them")
     consumers: list[str] = Field(default_factory=list, description="Work units that wait on the chain")
 
 
 class ChainTimeline(Strict):
-    description: str
-    week: int = Field(ge=1)
+    description: str = ""
+    week: int | None = Field(default=None, ge=1)
     day: int | None = Field(default=None, ge=1)
 
 
 class Chain(Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: str
-    group: Literal["active", "pending"]
+    group: Literal["active", "pending"] = Field(default="active", description="Section of the chains report")
     trigger: ChainTrigger
     action: ChainAction
-    timeline: ChainTimeline
-    seed_status: str = ""
+    timeline: ChainTimeline = Field(default_factory=lambda: ChainTimeline())
+    seed_status: str = Field(default="", description="Optional snapshot: status shown before the first run")
 
 
 class Checkpoint(Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: str
     cadence: Literal["daily", "weekly"]
-    cron: str
-    purpose: str
+    cron: str = Field(description="Five-field cron or @daily-style preset, in the roadmap's timezone")
+    purpose: str = ""
     mode: Literal["automated", "manual", "manual+auto"] = "automated"
 
 
 class Standup(Strict):
-    cron: str
+    cron: str = Field(description="Five-field cron or @daily-style preset, in the roadmap's timezone")
     participants: Literal["all_agents"] | list[str] = "all_agents"
-    format: list[str] = Field(min_length=1)
+    format: list[str] = Field(default_factory=lambda: ["completed", "in_progress", "blockers", "next"], min_length=1)
     automated_actions: list[str] = Field(default_factory=list)
 
 

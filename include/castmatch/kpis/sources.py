@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from castmatch.config.models import KPI_METRICS
 from castmatch.probes.checks import ProbeFailed, describe_error, get_connection, sqlalchemy_engine
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ PROBE_WINDOW_HOURS = 24.0
 # Backends whose latency is a measurement: offline and replay answer in ~0 ms and batch rows hold
 # no per-message latency, so counting them would make "<2 s average" pass on nothing.
 MEASURED_BACKENDS = ("live", "record")
-LLM_AUDIT_METRICS = ("avg_latency_s", "p95_latency_s", "avg_conversation_response_s", "conversation_success_rate")
+LLM_AUDIT_METRICS = KPI_METRICS["llm_audit"]
 SEVERE = frozenset({"HIGH", "CRITICAL"})
 SQL_TIMEOUT_SECONDS = 30.0
 

@@ -134,10 +134,11 @@ def get_backend(config, store, *, name: str | None = None, context: CallContext 
         return OfflineBackend(store, context)
     from castmatch.llm.claude import ClaudeBackend
     from castmatch.llm.ratelimit import limiter_from_settings
+    from castmatch.shared_redis import redis_conn_id
 
     if limiter is None and name != "replay":
         from castmatch.runs import roadmap_id_of
 
-        limiter = limiter_from_settings(settings, roadmap_id_of(config))
+        limiter = limiter_from_settings(settings, roadmap_id_of(config), redis_conn_id=redis_conn_id(config))
     return ClaudeBackend(name, settings=settings, store=store, limiter=limiter,
                          cassette_dir=cassette_dir(config), context=context)

@@ -69,7 +69,8 @@ def system_prefix(config, agent) -> str:
     know of the whole roadmap: the team, the phases, the quality bar and its own assignments."""
     roadmap = config.roadmap
     team = "\n".join(
-        f"- {a.id} ({a.track.value}): {'; '.join(a.responsibilities)}. Next milestone: {a.next_milestone}."
+        f"- {a.id} ({a.track}): {'; '.join(a.responsibilities) or a.name}."
+        + (f" Next milestone: {a.next_milestone}." if a.next_milestone else "")
         for a in config.agents.values()
     )
     phases = "\n".join(f"- Phase {p.number} {p.name} (weeks {p.weeks[0]}-{p.weeks[-1]}): {p.objective}" for p in roadmap.phases)
@@ -79,13 +80,14 @@ def system_prefix(config, agent) -> str:
     )
     kpis = "\n".join(f"- {k.name}: {k.comparator} {k.threshold:g} {k.unit}" for k in (config.kpis.kpis if config.kpis else []))
     mine = "\n".join(
-        f"- week {config.unit_week[u.id]}, day {u.day}: `{u.id}` {u.title} ({u.priority.value})"
+        f"- week {config.unit_week[u.id]}, day {u.day_label}: `{u.id}` {u.title} ({u.priority})"
         for u in config.work_units.values() if agent.id in u.agents
     )
     return "\n\n".join(part for part in [
         agent.role,
-        "Your responsibilities:\n" + "\n".join(f"- {r}" for r in agent.responsibilities),
-        f"Project: {roadmap.name}. Mission: {roadmap.mission}. Target: {roadmap.target}. Platform: {roadmap.platform}.",
+        "Your responsibilities:\n" + "\n".join(f"- {r}" for r in agent.responsibilities) if agent.responsibilities else "",
+        f"Project: {roadmap.name}." + (f" Mission: {roadmap.mission}." if roadmap.mission else "")
+        + (f" Target: {roadmap.target}." if roadmap.target else "") + (f" Platform: {roadmap.platform}." if roadmap.platform else ""),
         "Roadmap phases:\n" + phases,
         "The team (agent id, track, responsibilities):\n" + team,
         "Quality gates your work is judged by:\n" + gates if gates else "",
@@ -112,9 +114,10 @@ def build_request(config, unit, upstream: dict[str, dict], *, week: int,
     )
     missing = tuple(dep for dep in unit.depends_on if dep not in upstream)
     lines = [
-        f"Week {week}, Day {unit.day}. Work unit `{unit.id}` ({unit.priority.value} priority): {unit.title}.",
+        f"Week {week}, Day {unit.day_label}. Work unit `{unit.id}` ({unit.priority} priority): {unit.title}.",
         f"Deliverable: {unit.deliverable}",
-        "Acceptance criteria:\n" + "\n".join(f"{i}. {c}" for i, c in enumerate(unit.acceptance_criteria, 1)),
+        "Acceptance criteria:\n" + ("\n".join(f"{i}. {c}" for i, c in enumerate(unit.acceptance_criteria, 1))
+                                    or "1. The deliverable is complete, correct and usable by the agents that build on it."),
     ]
     if collaborators:
         lines.append("You lead this unit; collaborating agents: " + ", ".join(collaborators) + ".")

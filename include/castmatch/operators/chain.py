@@ -36,6 +36,10 @@ class ChainHandoffOperator(BaseOperator):
         store = Store()
         status = next(c for c in chains_report(config, store, run_key) if c["id"] == self.chain_id)
         ti = context["ti"]
+        if status["status"] != "DONE":  # e.g. a trigger gate was judged but did not pass
+            self.log.warning("chain %s in run %s: trigger does not hold (%s): nothing handed off", chain.id, run_key,
+                             status["status"])
+            return {"chain": chain.id, "run_key": run_key, "status": status["status"], "notified": []}
         delivered = [u["id"] for u in status["trigger_units"] if u["done"]]
         for agent_id in chain.action.notify:
             store.record_event(

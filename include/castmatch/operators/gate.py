@@ -52,8 +52,11 @@ class GateSensor(RunClockSensor):
                       scope.clock, scope.run_key)
         if result["status"] == "VETOED":
             raise AirflowFailException(
-                f"{gate.name} VETOED by {', '.join(gate.enforcers)}: {'; '.join(result['failed'])}")
-        return result["status"] in ("PASSED", "FAILED")
+                f"{gate.name} VETOED by {', '.join(config.expand_agents(gate.enforcers))}: {'; '.join(result['failed'])}")
+        done = result["status"] in ("PASSED", "FAILED")
+        for asset in self.outlets if done else []:  # chains triggered by this gate: which run, and did it pass
+            context["outlet_events"][asset].extra.update({"run_key": scope.run_key, "gate_status": result["status"]})
+        return done
 
 
 class GateOverrideOperator(ApprovalOperator):

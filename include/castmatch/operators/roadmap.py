@@ -92,16 +92,3 @@ class WeekCheckSensor(RunClockSensor):
             store.record_event("roadmap_stopped", step.message, run_key=scope.run_key, data={"week": self.week})
             raise AirflowFailException(step.message)
         return step.action == "proceed"
-
-
-class ConfigErrorOperator(BaseOperator):
-    """Stands in for a DAG whose configuration is broken: fails, listing every problem."""
-
-    def __init__(self, *, problems: list[str], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.problems = problems
-
-    def execute(self, context) -> None:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        raise AirflowFailException("roadmap configuration is broken:\n" + "\n".join(self.problems))

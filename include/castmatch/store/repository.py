@@ -54,15 +54,15 @@ class Store:
         with self.engine.begin() as conn:
             for agent in (config.agents[a] for a in sorted(agent_ids)):
                 _upsert(conn, t.agents, {
-                    "roadmap_id": roadmap_id, "id": agent.id, "name": agent.name, "short_name": agent.short_name,
-                    "track": agent.track.value, "model": agent.model, "current_task": agent.current_task,
+                    "roadmap_id": roadmap_id, "id": agent.id, "name": agent.name, "short_name": agent.label,
+                    "track": agent.track, "model": agent.model, "current_task": agent.current_task,
                     "baseline_progress": agent.baseline_progress, "updated_at": now,
                 }, ["roadmap_id", "id"])
             for unit_id, unit in units.items():
                 _upsert(conn, t.work_units, {
                     "roadmap_id": roadmap_id, "id": unit_id, "week": config.unit_week[unit_id], "title": unit.title,
-                    "lead_agent": unit.agents[0], "agents": list(unit.agents), "day": unit.day,
-                    "priority": unit.priority.value, "depends_on": list(unit.depends_on),
+                    "lead_agent": unit.agents[0], "agents": list(unit.agents), "day": unit.first_day,
+                    "priority": unit.priority, "depends_on": list(unit.depends_on),
                     "weight": unit.weight, "updated_at": now,
                 }, ["roadmap_id", "id"])
 
