@@ -30,6 +30,42 @@ def _validate(args) -> int:
     return 0
 
 
+def _init(args) -> int:
+    from pathlib import Path
+
+    from castmatch.config import load_roadmap
+    from castmatch.config.starter import StarterError, write_starter
+
+    directory = Path(args.directory)
+    try:
+        written = write_starter(directory, name=args.name, agents=args.agents, weeks=args.weeks, force=args.force)
+    except StarterError as exc:
+        raise CliError(str(exc)) from None
+    config = load_roadmap(directory)
+    for issue in config.issues:  # a starter that does not validate is our bug: say so plainly
+        print(issue, file=sys.stderr)
+    print(f"wrote {len(written)} files to {directory}: {config.summary()}")
+    print(f"next: edit them (docs/roadmap-schema.md lists every field), then\n  castmatch validate {directory}\n"
+          f"  CASTMATCH_ROADMAP_DIR={directory.resolve()} make run")
+    return 1 if config.issues else 0
+
+
+def _schema(args) -> int:
+    from pathlib import Path
+
+    from castmatch.config import schema
+
+    if args.docs:
+        print(schema.markdown(), end="")
+        return 0
+    if args.write:
+        for path in schema.write_schemas(Path(args.write)):
+            print(path)
+        return 0
+    print(json.dumps(schema.json_schema(args.kind) if args.kind else schema.all_schemas(), indent=2))
+    return 0
+
+
 def _config(args, needs: tuple[str, ...] = ("team", "roadmap")):
     from castmatch.config import load_roadmap
 
@@ -178,6 +214,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check a roadmap folder (default: the CastMatch one)")
     p.add_argument("directory", nargs="?", default=None)
     p.set_defaults(func=_validate)
+
+    p = sub.add_parser("init", help="write a commented starter roadmap that validates, to edit into your own")
+    p.add_argument("directory")
+    p.add_argument("--name", default="My Team", help="the roadmap's name (its DAG id prefix is made from it)")
+    p.add_argument("--agents", type=int, default=4, help="agents, the last being the reviewer (default 4)")
+    p.add_argument("--weeks", type=int, default=4, help="weeks, split into two phases (default 4)")
+    p.add_argument("--force", action="store_true", help="write into a folder that already holds YAML")
+    p.set_defaults(func=_init)
+
+    p = sub.add_parser("schema", help="JSON Schema of the roadmap files, for editors (YAML language server)")
+    p.add_argument("kind", nargs="?", choices=["roadmap", "team", "week", "gates", "kpis", "operations", "llm"],
+                   help="one file kind (default: all, keyed by kind)")
+    p.add_argument("--write", metavar="DIR", help="write DIR/.schema/<kind>.schema.json for every kind")
+    p.add_argument("--docs", action="store_true", help="print the field-by-field reference (docs/roadmap-schema.md)")
+    p.set_defaults(func=_schema)
 
     def command(name: str, help_text: str, func, *, run: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)

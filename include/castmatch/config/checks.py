@@ -394,7 +394,11 @@ def _check_llm(config: RoadmapConfig, report) -> None:
         report(file, ("budgets", "downgrade_to"), "on_exceed: downgrade needs downgrade_to")
     for agent_id in llm.budgets.agents:
         if agent_id not in config.agents:
-            report(file, ("budgets", "agents", agent_id), f"unknown agent {agent_id!r}")
+            root = _broken_source(report, "agent")
+            if root:
+                report.suppress(root)
+            else:
+                report(file, ("budgets", "agents", agent_id), f"unknown agent {agent_id!r}" + _did_you_mean(agent_id, config.agents))
     for week in llm.budgets.weeks:
         if config.weeks and week not in config.week_numbers:
             report(file, ("budgets", "weeks", week), f"unknown week {week}")

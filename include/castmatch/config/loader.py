@@ -356,6 +356,9 @@ def _apply_defaults(config: RoadmapConfig) -> None:
                 object.__setattr__(unit, "priority", middle)
             if not unit.deliverable:
                 object.__setattr__(unit, "deliverable", unit.title)
+            if not unit.acceptance_criteria:  # the enforcers' reviews always have something to check
+                object.__setattr__(unit, "acceptance_criteria", [
+                    f"{unit.deliverable} is complete, correct and usable by the work that builds on it"])
     per_week = config.roadmap.days_per_week if config.roadmap else 7
     if config.gates:
         for group, kind in (("quality_gates", "quality"), ("success_gates", "success")):

@@ -38,11 +38,20 @@ def priority_weight(priorities: list[str] | tuple[str, ...], priority: str) -> i
 # ---------------------------------------------------------------------------- team
 
 
+def _id_or_object(schema: dict, _cls) -> None:
+    """JSON Schema of a model that may also be written as its bare id (``tracks: [dev, qa]``)."""
+    as_object = dict(schema)
+    schema.clear()
+    schema["anyOf"] = [{"type": "string", "pattern": ID_PATTERN}, as_object]
+
+
 class Track(Strict):
     """A line of work (CastMatch: development, design_quality): groups agents in reports, and may
     send their tasks to their own Airflow queue (CeleryExecutor workers listening on it)."""
 
-    id: str = Field(pattern=ID_PATTERN)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_id_or_object)
+
+    id: str = Field(pattern=ID_PATTERN, description="Unique track id; agents name it in `track`")
     name: str = Field(default="", description="Shown in reports (default: the id)")
     queue: str = Field(default="", description="Airflow queue of the track's agent tasks (default: the executor's)")
 
@@ -90,7 +99,7 @@ class Team(Strict):
     default_model: str = Field(default="claude-sonnet-4-5", description="Model of every agent that sets none")
     tracks: list[Track] = Field(default_factory=lambda: [Track(id=DEFAULT_TRACK)],
                                 description="Lines of work agents belong to (a name, or id/name/queue)")
-    agents: list[Agent] = Field(min_length=1)
+    agents: list[Agent] = Field(min_length=1, description="The agents (at least one)")
 
     @model_validator(mode="after")
     def _defaults(self):
@@ -111,18 +120,18 @@ class Team(Strict):
 
 
 class ClockConfig(Strict):
-    mode: Literal["real", "compressed"] = "real"
+    mode: Literal["real", "compressed"] = Field(default="real", description="real: Day 1 is start_date; compressed: days last compressed_day_seconds (demos, tests); a run may choose")
     # In compressed mode one roadmap day lasts this many seconds.
-    compressed_day_seconds: float = Field(default=1.0, gt=0)
+    compressed_day_seconds: float = Field(default=1.0, gt=0, description="Length of one roadmap day on the compressed clock")
 
 
 class Phase(Strict):
-    id: str = Field(pattern=ID_PATTERN)
+    id: str = Field(pattern=ID_PATTERN, description="Unique phase id")
     number: int | None = Field(default=None, ge=1, description="Default: its place in the list (1, 2, ...)")
-    name: str
-    weeks: list[int] = Field(min_length=1)
-    primary_agents: list[str] = Field(default_factory=list)
-    objective: str = ""
+    name: str = Field(description="Display name")
+    weeks: list[int] = Field(min_length=1, description="Week numbers of the phase; every week file belongs to exactly one phase")
+    primary_agents: list[str] = Field(default_factory=list, description="Agents leading the phase (reports only)")
+    objective: str = Field(default="", description="Told to every agent in its prompt")
 
 
 class Connections(Strict):
@@ -137,27 +146,27 @@ class Limits(Strict):
     """Refuse a folder beyond these sizes (a runaway generator, a pasted log) before building DAGs."""
 
     max_file_kb: int = Field(default=512, ge=1, description="Largest YAML file")
-    max_agents: int = Field(default=100, ge=1)
-    max_weeks: int = Field(default=104, ge=1)
+    max_agents: int = Field(default=100, ge=1, description="Most agents in team.yaml")
+    max_weeks: int = Field(default=104, ge=1, description="Most weeks in the roadmap")
     max_work_units: int = Field(default=2000, ge=1, description="In the whole roadmap")
 
 
 class Roadmap(Strict):
-    name: str
-    dag_id_prefix: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str = Field(description="Display name of the program")
+    dag_id_prefix: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Prefix of every DAG id (<prefix>_week_01, <prefix>_roadmap ...) and of stored state")
     mission: str = Field(default="", description="One sentence every agent's prompt starts from")
-    target: str = ""
-    platform: str = ""
+    target: str = Field(default="", description="What success looks like (prompt and reports)")
+    platform: str = Field(default="", description="What is being built on (prompt)")
     timezone: str = Field(default="UTC", description="IANA name, e.g. Asia/Kolkata; days and crons use it")
     start_date: str = Field(description="ISO date of Day 1, in the roadmap's timezone")
-    clock: ClockConfig = ClockConfig()
-    days_per_week: int = Field(default=7, ge=1, le=7)
+    clock: ClockConfig = Field(default=ClockConfig(), description="How roadmap days map to time")
+    days_per_week: int = Field(default=7, ge=1, le=7, description="Roadmap days per week (week N = days (N-1)*d+1 .. N*d)")
     priorities: list[str] = Field(default_factory=lambda: list(SEED_PRIORITIES), min_length=1,
                                   description="Work-unit priorities, most urgent first (default: the seed's four)")
     connections: Connections = Field(default_factory=lambda: Connections(),
                                      description="Airflow connection ids this roadmap uses")
     limits: Limits = Field(default_factory=lambda: Limits(), description="Sizes beyond which the folder is refused")
-    phases: list[Phase] = Field(min_length=1)
+    phases: list[Phase] = Field(min_length=1, description="The phases, in order")
 
     @field_validator("timezone")
     @classmethod
@@ -184,15 +193,15 @@ class Roadmap(Strict):
 
 class WorkUnit(Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Unique in the roadmap; also the Airflow task id")
-    title: str
+    title: str = Field(description="What the unit is, in a few words")
     agents: list[str] = Field(min_length=1, description="First is the lead, the others collaborate")
     day: int | None = Field(default=None, ge=1, description="Roadmap day (Day 1 = start_date); or use days")
     days: str | None = Field(default=None, description="A span of roadmap days, e.g. '1-3' (late after its last day)")
     priority: str = Field(default="", description="One of roadmap.yaml priorities (default: the middle one)")
-    estimate_hours: float | None = Field(default=None, gt=0)
+    estimate_hours: float | None = Field(default=None, gt=0, description="Optional estimate (reports)")
     depends_on: list[str] = Field(default_factory=list, description="Work units delivered before this one starts")
     deliverable: str = Field(default="", description="What the unit produces (default: the title)")
-    acceptance_criteria: list[str] = Field(default_factory=list, description="Checked by the enforcers' reviews")
+    acceptance_criteria: list[str] = Field(default_factory=list, description="Checked by the enforcers' reviews (default: one saying the deliverable is complete and usable)")
     weight: float = Field(default=1.0, gt=0, description="Share of the agent's progress")
     source: str = Field(default="", description="Optional: where in the source plan this unit comes from")
 
@@ -229,10 +238,10 @@ class WorkUnit(Strict):
 
 class Week(Strict):
     week: int = Field(ge=1, description="Must match the file name: weeks/week_NN.yaml")
-    title: str = ""
-    focus: list[str] = Field(default_factory=list)
-    primary_agents: list[str] = Field(default_factory=list)
-    work_units: list[WorkUnit] = Field(min_length=1)
+    title: str = Field(default="", description="Theme of the week (default: 'Week N')")
+    focus: list[str] = Field(default_factory=list, description="Bullet points shown in the week DAG's docs")
+    primary_agents: list[str] = Field(default_factory=list, description="Agents leading the week (reports only)")
+    work_units: list[WorkUnit] = Field(min_length=1, description="The week's work: one Airflow task each")
 
 
 # ---------------------------------------------------------------------------- gates and KPIs
@@ -246,46 +255,46 @@ class CriterionKind(StrEnum):
 
 
 class GateCriterion(Strict):
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    text: str
-    kind: CriterionKind
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Unique within the gate")
+    text: str = Field(description="The criterion as people say it")
+    kind: CriterionKind = Field(description="probe (a service answers), deliverable (units delivered), review (enforcers accept units), kpi (KPIs hold)")
     # What the criterion looks at; which of these must be set depends on `kind`
     # (checked in checks.py so that the message can name the file and line).
-    probes: list[str] = Field(default_factory=list)
-    work_units: list[str] = Field(default_factory=list)
-    kpis: list[str] = Field(default_factory=list)
+    probes: list[str] = Field(default_factory=list, description="probe: probe ids of gates.yaml")
+    work_units: list[str] = Field(default_factory=list, description="deliverable / review: the work units judged")
+    kpis: list[str] = Field(default_factory=list, description="kpi: KPI ids of kpis.yaml")
     reviewers: list[str] = Field(default_factory=list, description="review: agents who judge ('@enforcers' for every enforcer)")
-    window_hours: float | None = Field(default=None, gt=0)
-    min_uptime_pct: float | None = Field(default=None, ge=0, le=100)
+    window_hours: float | None = Field(default=None, gt=0, description="probe: must have held this long (e.g. 24 for 'stable for 24+ hours')")
+    min_uptime_pct: float | None = Field(default=None, ge=0, le=100, description="probe: least share of ok samples in the window")
 
 
 class Gate(Strict):
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    name: str
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Unique gate id (task gate_<id>)")
+    name: str = Field(description="Display name")
     kind: Literal["quality", "success"] | None = Field(
         default=None, description="Must match the list the gate is in (default: that list's kind)")
-    owner: str = ""
+    owner: str = Field(default="", description="Who answers for the gate (reports)")
     week: int = Field(ge=1, description="The week DAG the gate runs in")
     deadline_day: int | None = Field(default=None, ge=1, description="Default: the last day of its week")
     enforcers: list[str] = Field(default_factory=list, description="Agents enforcing the gate; "
                                  "'@enforcers' names every agent with enforcer: true")
     veto: bool = Field(default=False, description="A failed gate blocks `blocks` (needs an enforcer with veto: true)")
     blocks: list[str] = Field(default_factory=list, description="Work units the gate guards")
-    blocks_note: str = ""
-    go_criteria: str = ""
-    criteria: list[GateCriterion] = Field(min_length=1)
+    blocks_note: str = Field(default="", description="Free text about what the gate blocks")
+    go_criteria: str = Field(default="", description="Free text summary of the criteria")
+    criteria: list[GateCriterion] = Field(min_length=1, description="All must hold for the gate to pass")
 
 
 class DecisionPoint(Strict):
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    name: str
-    day: int = Field(ge=1)
-    week: int = Field(ge=1)
-    gates: list[str] = Field(min_length=1)
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Unique id (task decide_<id>)")
+    name: str = Field(description="Display name, e.g. 'Day 7 check'")
+    day: int = Field(ge=1, description="Roadmap day of the decision (must be in `week`)")
+    week: int = Field(ge=1, description="The week DAG the decision runs at the end of")
+    gates: list[str] = Field(min_length=1, description="Gates that must have passed for GO")
     kpis: list[str] = Field(default_factory=list, description="KPIs validated here besides those due by this week")
     go: str = Field(default="proceed", description="What GO means")
     no_go: str = Field(default="extend the timeline", description="What NO-GO means")
-    no_go_extend_weeks: int = Field(default=1, ge=0)
+    no_go_extend_weeks: int = Field(default=1, ge=0, description="Weeks a NO-GO extends the timeline by")
     extension_days: float | None = Field(
         default=None, gt=0, description="Length of one NO-GO extension in roadmap days (default: no_go_extend_weeks weeks)")
     max_extensions: int = Field(default=2, ge=0, description="NO-GO extensions before the roadmap stops")
@@ -305,36 +314,36 @@ KPI_METRICS: dict[str, tuple[str, ...]] = {
 
 class KpiSource(Strict):
     kind: Literal["probe", "llm_audit", "memory_check", "coverage_report", "security_report", "sql",
-                  "http_latency", "http_json"]
+                  "http_latency", "http_json"] = Field(description="Where the value comes from")
     metric: str = Field(default="", description="What to read; for http_json the field of the JSON answer")
-    probes: list[str] = Field(default_factory=list)
-    path: str = ""
-    conn_id: str = ""
-    sql: str = ""
+    probes: list[str] = Field(default_factory=list, description="probe: probe ids whose samples give the uptime")
+    path: str = Field(default="", description="coverage_report / security_report: report file (relative to the roadmap folder or absolute)")
+    conn_id: str = Field(default="", description="sql: Airflow connection of the database")
+    sql: str = Field(default="", description="sql: a query whose first column of the first row is the value (read-only)")
     url: str = Field(default="", description="http_latency: the endpoint timed; http_json: where the figure is read")
     samples: int = Field(default=5, ge=1, le=100, description="http_latency: requests timed (their mean is the value)")
 
 
 class Kpi(Strict):
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    name: str
-    category: Literal["technical", "business"] = "technical"
-    comparator: Literal[">", ">=", "<", "<="]
-    threshold: float
-    unit: str = ""
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Unique KPI id")
+    name: str = Field(description="Display name")
+    category: Literal["technical", "business"] = Field(default="technical", description="technical or business (reports)")
+    comparator: Literal[">", ">=", "<", "<="] = Field(description="How the value is compared with the threshold")
+    threshold: float = Field(description="The target")
+    unit: str = Field(default="", description="Unit shown with the value, e.g. % or s")
     by_week: int | None = Field(default=None, ge=1, description="Week by which the target must hold")
-    source: KpiSource
+    source: KpiSource = Field(description="Where the value is read")
     # Used instead of `source` only in demo mode (CASTMATCH_DEMO=1, set by `make run`); every value
     # it gives is labelled demo. Paths of a demo source are relative to the roadmap folder.
-    demo_source: KpiSource | None = None
+    demo_source: KpiSource | None = Field(default=None, description="Used instead of source in demo mode (CASTMATCH_DEMO=1); values labelled demo")
 
 
 class Probe(Strict):
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    name: str = ""
-    kind: Literal["redis", "postgres", "http", "llm"]
-    conn_id: str = ""
-    url: str = ""
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Unique probe id")
+    name: str = Field(default="", description="Display name (default: the id)")
+    kind: Literal["redis", "postgres", "http", "llm"] = Field(description="What is checked: a Redis, a PostgreSQL, an HTTP endpoint or Claude")
+    conn_id: str = Field(default="", description="Airflow connection (redis, postgres; llm: the Claude connection)")
+    url: str = Field(default="", description="http: the health URL")
 
 
 class HumanReview(Strict):
@@ -349,67 +358,67 @@ class HumanReview(Strict):
 
 
 class GatesFile(Strict):
-    human_review: HumanReview = Field(default_factory=HumanReview)
+    human_review: HumanReview = Field(default_factory=HumanReview, description="How long a person has to answer a veto override or a NO-GO review")
     # A criterion the offline backend cannot check (the Claude probe) passes only where offline
     # runs are accepted (make run); $CASTMATCH_OFFLINE_CHECKS overrides this.
-    offline_checks: Literal["reject", "accept"] = "reject"
-    probes: list[Probe] = Field(default_factory=list)
-    quality_gates: list[Gate] = Field(default_factory=list)
-    success_gates: list[Gate] = Field(default_factory=list)
-    decision_points: list[DecisionPoint] = Field(default_factory=list)
+    offline_checks: Literal["reject", "accept"] = Field(default="reject", description="Whether a criterion the offline backend cannot check may pass (CASTMATCH_OFFLINE_CHECKS overrides)")
+    probes: list[Probe] = Field(default_factory=list, description="Services the gates and KPIs check")
+    quality_gates: list[Gate] = Field(default_factory=list, description="Gates of kind quality")
+    success_gates: list[Gate] = Field(default_factory=list, description="Gates of kind success")
+    decision_points: list[DecisionPoint] = Field(default_factory=list, description="Go/no-go decisions")
 
 
 class KpisFile(Strict):
-    kpis: list[Kpi] = Field(min_length=1)
+    kpis: list[Kpi] = Field(min_length=1, description="The KPIs (at least one)")
 
 
 # ---------------------------------------------------------------------------- operations
 
 
 class ChainTrigger(Strict):
-    description: str = ""
+    description: str = Field(default="", description="The trigger as people say it")
     all_of: list[str] = Field(default_factory=list, description="Work units that must all be done")
     any_of: list[str] = Field(default_factory=list, description="Work units of which one suffices")
     gates: list[str] = Field(default_factory=list, description="Gates that must have passed (or been overridden)")
 
 
 class ChainAction(Strict):
-    description: str = ""
+    description: str = Field(default="", description="The action as people say it")
     notify: list[str] = Field(min_length=1, description="Agents told when the trigger holds")
     artifacts: list[str] = Field(default_factory=list, description="What is shared with them")
     consumers: list[str] = Field(default_factory=list, description="Work units that wait on the chain")
 
 
 class ChainTimeline(Strict):
-    description: str = ""
-    week: int | None = Field(default=None, ge=1)
-    day: int | None = Field(default=None, ge=1)
+    description: str = Field(default="", description="When it is expected, as people say it")
+    week: int | None = Field(default=None, ge=1, description="Expected week")
+    day: int | None = Field(default=None, ge=1, description="Expected day")
 
 
 class Chain(Strict):
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    name: str
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Unique chain id (DAG <prefix>_chain_<id>)")
+    name: str = Field(description="Display name")
     group: Literal["active", "pending"] = Field(default="active", description="Section of the chains report")
-    trigger: ChainTrigger
-    action: ChainAction
-    timeline: ChainTimeline = Field(default_factory=lambda: ChainTimeline())
+    trigger: ChainTrigger = Field(description="When the chain fires")
+    action: ChainAction = Field(description="What happens then")
+    timeline: ChainTimeline = Field(default_factory=lambda: ChainTimeline(), description="When it is expected (reports)")
     seed_status: str = Field(default="", description="Optional snapshot: status shown before the first run")
 
 
 class Checkpoint(Strict):
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    name: str
-    cadence: Literal["daily", "weekly"]
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Unique checkpoint id")
+    name: str = Field(description="Display name")
+    cadence: Literal["daily", "weekly"] = Field(description="daily or weekly")
     cron: str = Field(description="Five-field cron or @daily-style preset, in the roadmap's timezone")
-    purpose: str = ""
-    mode: Literal["automated", "manual", "manual+auto"] = "automated"
+    purpose: str = Field(default="", description="What the checkpoint is for")
+    mode: Literal["automated", "manual", "manual+auto"] = Field(default="automated", description="Who does it: automated, manual, or both")
 
 
 class Standup(Strict):
     cron: str = Field(description="Five-field cron or @daily-style preset, in the roadmap's timezone")
-    participants: Literal["all_agents"] | list[str] = "all_agents"
-    format: list[str] = Field(default_factory=lambda: ["completed", "in_progress", "blockers", "next"], min_length=1)
-    automated_actions: list[str] = Field(default_factory=list)
+    participants: Literal["all_agents"] | list[str] = Field(default="all_agents", description="all_agents, or a list of agent ids")
+    format: list[str] = Field(default_factory=lambda: ["completed", "in_progress", "blockers", "next"], min_length=1, description="What each agent reports")
+    automated_actions: list[str] = Field(default_factory=list, description="Actions taken after the standup")
 
 
 class EscalationLevel(Strict):

@@ -36,7 +36,7 @@ class OfflineBackend:
     def generate(self, request: AgentRequest) -> LLMResult:
         digest = hashlib.sha256(request.request_hash.encode()).hexdigest()[:12]
         blocked = bool(request.missing_upstream)
-        duties = list(request.responsibilities)
+        duties = list(request.responsibilities) or [f"the work of the {request.agent_name}"]
         focus = duties[int(digest, 16) % len(duties)]
         inputs = [f"`{u.work_unit_id}` ({u.agent_id})" for u in request.upstream]
         parts = [

@@ -116,8 +116,7 @@ def build_request(config, unit, upstream: dict[str, dict], *, week: int,
     lines = [
         f"Week {week}, Day {unit.day_label}. Work unit `{unit.id}` ({unit.priority} priority): {unit.title}.",
         f"Deliverable: {unit.deliverable}",
-        "Acceptance criteria:\n" + ("\n".join(f"{i}. {c}" for i, c in enumerate(unit.acceptance_criteria, 1))
-                                    or "1. The deliverable is complete, correct and usable by the agents that build on it."),
+        "Acceptance criteria:\n" + "\n".join(f"{i}. {c}" for i, c in enumerate(unit.acceptance_criteria, 1)),
     ]
     if collaborators:
         lines.append("You lead this unit; collaborating agents: " + ", ".join(collaborators) + ".")
