@@ -33,6 +33,10 @@ airflow db migrate >/dev/null
 echo "== CastMatch store"
 castmatch db upgrade
 castmatch validate || echo "!! the roadmap has errors: the DAGs built from broken files will show them"
+# The roadmap's driver DAG (<dag_id_prefix>_roadmap): CASTMATCH_ROADMAP_DIR selects another team's roadmap.
+DRIVER=$(python -c "from castmatch.config import load_roadmap; from castmatch.runs import driver_dag_id, roadmap_id_of
+print(driver_dag_id(roadmap_id_of(load_roadmap())))" 2>/dev/null || echo castmatch_roadmap)
+echo "== roadmap: ${CASTMATCH_ROADMAP_DIR:-include/roadmaps/castmatch} (driver DAG $DRIVER)"
 echo "== connections, pools, variables"
 castmatch airflow-settings load airflow_settings.yaml >/dev/null
 
@@ -57,17 +61,17 @@ for _ in $(seq 1 180); do
   sleep 2
 done
 for _ in $(seq 1 90); do
-  airflow dags list -o plain 2>/dev/null | grep -q castmatch_roadmap && break
+  airflow dags list -o plain 2>/dev/null | grep -q "$DRIVER" && break
   sleep 2
 done
-airflow dags unpause castmatch_roadmap >/dev/null
-airflow dags trigger castmatch_roadmap --conf '{"clock": "compressed"}'
+airflow dags unpause "$DRIVER" >/dev/null
+airflow dags trigger "$DRIVER" --conf '{"clock": "compressed"}'
 USER_NAME=$(echo "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS" | cut -d: -f1)
 cat <<MSG
 
   CastMatch Orchestrator is running: http://localhost:$PORT
   Login: $USER_NAME / $(python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], '?'))" "$AIRFLOW_HOME/passwords.json" "$USER_NAME")
-  The roadmap (castmatch_roadmap) is running on the compressed clock (1 s a roadmap day).
+  The roadmap ($DRIVER) is running on the compressed clock (1 s a roadmap day).
   From another terminal (same folder):
     export AIRFLOW_HOME=$AIRFLOW_HOME
     .venv/bin/castmatch status        # the agent status matrix of this run

@@ -7,6 +7,8 @@
 Everything is read for one run of the roadmap (``castmatch.runs``): a new run starts from the
 seed's baselines. Until an agent has worked in the run, the seed's baseline status and task label
 are shown. Progress = baseline + (100 - baseline) x accepted weight / assigned weight.
+A unit is late once its last day (``day``, or the end of ``days: a-b``) has ended on the run's clock
+and it has no accepted deliverable.
 """
 
 from __future__ import annotations
@@ -59,12 +61,37 @@ def status_matrix(config: RoadmapConfig, store: Store, run_key: str | None) -> d
             "id": agent.id, "short_name": agent.label, "status": status,
             "progress": progress, "current_task": task,
         })
+    late = late_units(config, store, run_key, done, weeks={config.unit_week[u] for u in latest if u in config.unit_week})
     weeks_out = [
         {"week": w, "done": sum(1 for u in config.weeks[w].work_units if u.id in done),
          "total": len(config.weeks[w].work_units)}
         for w in sorted(config.weeks)
     ]
-    return {"run_key": run_key, "agents": agents_out, "weeks": weeks_out}
+    return {"run_key": run_key, "agents": agents_out, "weeks": weeks_out, "late": late}
+
+
+def late_units(config: RoadmapConfig, store: Store, run_key: str | None, done: set[str], *, weeks: set[int],
+               now=None) -> list[dict]:
+    """Units of the ``weeks`` run ``run_key`` has started that are not delivered after their last
+    day, on the run's clock (compressed or real, after the NO-GO extensions so far)."""
+    import pendulum
+
+    from castmatch.runs import run_clock
+
+    run = store.run(run_key) if run_key else None
+    if run is None or (run["clock"] == "compressed" and run["origin"] is None):
+        return []
+    clock = run_clock(config, store, run_key, run["clock"])
+    now = now or pendulum.now("UTC")
+    out = []
+    for unit in config.work_units.values():
+        if config.unit_week[unit.id] not in weeks:
+            continue
+        due = clock.day_start(unit.last_day + 1)
+        if unit.id not in done and now >= due:
+            out.append({"id": unit.id, "agent": unit.agents[0], "days": unit.day_label,
+                        "started": clock.day_start(unit.first_day).isoformat(), "due": due.isoformat()})
+    return out
 
 
 ICONS = {"ACTIVE": "🟢", "WAITING": "🟡", "BLOCKED": "🔴", "STANDBY": "⚪"}
@@ -85,4 +112,8 @@ def render_matrix(matrix: dict) -> str:
     lines.append(rule("└", "┴", "┘"))
     lines.append("")
     lines.append("WEEKS  " + "  ".join(f"W{w['week']:02d} {w['done']}/{w['total']}" for w in matrix["weeks"]))
+    late = matrix.get("late") or []
+    if late:
+        lines.append(f"LATE   {len(late)} unit(s) past their last day: " + ", ".join(
+            f"{u['id']} (day {u['days']}, {u['agent']})" for u in late[:10]) + (" ..." if len(late) > 10 else ""))
     return "\n".join(lines)

@@ -105,3 +105,26 @@ class TestChains:
                                backend="offline", model="m", try_number=4)
         first = next(c for c in chains_report(config, store, RUN) if c["id"] == "infrastructure_to_ai_services")
         assert first["status"] == "DONE"
+
+
+class TestLateUnits:
+    def test_a_unit_is_late_after_the_last_day_of_its_span(self, pg_url):
+        import datetime as dt
+        from pathlib import Path
+
+        example = load_roadmap(Path(__file__).resolve().parents[2] / "include" / "roadmaps" / "example")
+        store, run_key = Store(pg_url), "example:roadmap:manual__late"
+        now = dt.datetime.now(dt.UTC)
+        # compressed clock, 1 s a day: Day 1 began 3.5 days ago, so days 1-2 are over and day 4 runs
+        store.register_run(run_key=run_key, roadmap_id="example", kind="roadmap", dag_id="example_roadmap",
+                           run_id="manual__late", clock="compressed", origin=now - dt.timedelta(seconds=3.5))
+        store.unit_started(dag_id="example_week_01", run_key=run_key, run_id="w1", work_unit_id="w01_lead_developer",
+                           agent_id="lead-developer", try_number=1)
+        matrix = status_matrix(example, store, run_key)
+        assert [(u["id"], u["days"]) for u in matrix["late"]] == [("w01_lead_developer", "1-2")]
+        assert "LATE   1 unit(s) past their last day: w01_lead_developer (day 1-2, lead-developer)" in render_matrix(matrix)
+
+        store.save_deliverable(dag_id="example_week_01", run_key=run_key, run_id="w1", work_unit_id="w01_lead_developer",
+                               agent_id="lead-developer", week=1, deliverable=DONE, backend="offline", model="m",
+                               try_number=1)
+        assert status_matrix(example, store, run_key)["late"] == []  # delivered; days 3-5 not over yet
