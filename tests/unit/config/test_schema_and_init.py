@@ -111,3 +111,27 @@ class TestInit:
         assert again.returncode == 2 and "already holds a roadmap" in again.stderr and "Traceback" not in again.stderr
         bad = castmatch("init", str(tmp_path / "two"), "--agents", "1")
         assert bad.returncode == 2 and "--agents must be between 2 and 50" in bad.stderr
+
+
+class TestPerRoadmapServices:
+    def test_connections_and_track_queues_come_from_the_roadmap(self, tmp_path, monkeypatch):
+        from airflow.dag_processing.dagbag import DagBag
+
+        from castmatch.shared_redis import redis_conn_id, redis_url
+
+        target = tmp_path / "acme"
+        assert castmatch("init", str(target), "--name", "Acme").returncode == 0
+        roadmap = target / "roadmap.yaml"
+        roadmap.write_text(roadmap.read_text().replace("phases:", "connections: {redis: acme_redis, slack: acme_slack}\nphases:"))
+        team = target / "team.yaml"
+        team.write_text(team.read_text().replace("tracks: [build, quality]", "tracks: [{id: build, queue: acme_build}, quality]"))
+        config = load_roadmap(target)
+        assert config.issues == []
+        monkeypatch.setenv("AIRFLOW_CONN_ACME_REDIS", "redis://127.0.0.1:6390?db=3")  # db in extra, as RedisHook reads it
+        assert redis_conn_id(config) == "acme_redis" and redis_url(redis_conn_id(config)) == "redis://127.0.0.1:6390/3"
+        monkeypatch.setenv("CASTMATCH_ROADMAP_DIR", str(target))
+        bag = DagBag(str(ROOT / "dags"))
+        week1 = bag.dags["acme_week_01"]
+        assert [n.slack_webhook_conn_id for n in week1.get_task("override_foundation_gate").notifiers] == ["acme_slack"]
+        assert week1.get_task("w01_lead_developer").queue == "acme_build"  # the build track's queue
+        assert week1.get_task("w01_review").queue != "acme_build"  # the reviewer is on the quality track
