@@ -58,3 +58,15 @@ class TestAirflowSettings:
         # the agent pool's size comes from the roadmap's llm.yaml, not from the settings file
         assert json.loads(files["pools"].read_text())["castmatch_agents"]["slots"] == load_roadmap().llm.agent_pool_slots
         assert json.loads(files["variables"].read_text()) == {"castmatch_team_timezone": "Asia/Kolkata"}
+
+
+def test_the_dag_processor_preloads_parsing_and_the_scheduler_the_llm_stack():
+    from castmatch.preload import is_parse_parent, is_task_parent, preload_dag_parsing
+
+    assert is_parse_parent(["/venv/bin/airflow", "dag-processor"]) and not is_task_parent(["/venv/bin/airflow", "dag-processor"])
+    assert is_task_parent(["/venv/bin/airflow", "scheduler"]) and not is_parse_parent(["/venv/bin/airflow", "scheduler"])
+    assert not is_parse_parent(["/venv/bin/airflow", "api-server"])
+    import sys
+
+    preload_dag_parsing()
+    assert "castmatch.factory" in sys.modules
