@@ -116,6 +116,14 @@ def _gates(args) -> int:
     return _run_report(args, ("team", "gates", "kpis"), gates_report, render_gates)
 
 
+def _incidents(args) -> int:
+    from castmatch.incidents import incidents_report, render_incidents
+
+    return _run_report(args, ("team", "roadmap"),
+                       lambda config, store, run_key: incidents_report(config, store, run_key, open_only=args.open),
+                       render_incidents)
+
+
 def _usage(args) -> int:
     from castmatch.reconcile import in_flight_limit
     from castmatch.usage import render_usage, usage_report
@@ -243,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     command("chains", "the dependency chains of a run with their status", _chains)
     command("gates", "gates with criteria results, KPI values and decision points of a run", _gates)
     command("usage", "LLM calls, tokens, cache hit share and cost of a run per agent, week and backend", _usage)
+    p = command("incidents", "incidents of a run (and failing services) with their level and every action", _incidents)
+    p.add_argument("--open", action="store_true", help="only those not resolved")
     command("runs", "the runs of the roadmap, newest first", _runs, run=False)
     command("reconcile", "check a run: one deliverable or one failure per started unit, no duplicates, nothing left "
             "running, every attempt in the ledger (exit 1 on a discrepancy)", _reconcile)

@@ -486,6 +486,38 @@ def build_probe_dag(config: RoadmapConfig) -> DAG | None:
     return dag
 
 
+def build_incident_dag(config: RoadmapConfig) -> DAG | None:
+    """The escalation ladder's sweep every ``update_frequency_minutes`` (the seed's 15): open
+    incidents are re-checked, resolved or escalated on their run's clock."""
+    from airflow.sdk import DeltaTriggerTimetable
+
+    from castmatch.operators.incidents import IncidentSweepOperator
+
+    if config.roadmap is None:
+        return None
+    dag_id = f"{config.roadmap.dag_id_prefix}_incidents"
+    problems = [str(i) for i in config.issues_for(family="incidents")]
+    if problems:
+        return _error_dag(dag_id, config, problems, [config.roadmap.dag_id_prefix, "operations"])
+    every = int(config.update_interval.total_seconds() // 60)
+    with DAG(
+        dag_id=dag_id,
+        description=f"{config.roadmap.name}: incidents re-checked and escalated every {every} min",
+        schedule=DeltaTriggerTimetable(config.update_interval),
+        start_date=FALLBACK_START,
+        catchup=False,
+        max_active_runs=1,
+        tags=[config.roadmap.dag_id_prefix, "operations", "incidents"],
+        default_args={**default_args(config), "retry_delay": dt.timedelta(seconds=30)},
+        doc_md=(f"# Incidents\n\nEvery {every} min each open incident (a unit failed for good, blocked or needing "
+                "review, a vetoed gate, a NO-GO, a failing probe) is re-checked: resolved when the check that opened "
+                "it passes, else moved up the escalation ladder of `operations.yaml` once its level's time has passed "
+                "on the run's clock. `castmatch incidents` lists them with every action taken."),
+    ) as dag:
+        IncidentSweepOperator(task_id="sweep_incidents", roadmap_dir=str(config.directory))
+    return dag
+
+
 FAMILIES = ("weeks", "roadmap", "chains", "operations")
 
 
@@ -504,7 +536,7 @@ def build_dags(roadmap_dir: str | Path | None = None, family: str | None = None)
     if family in (None, "chains"):
         dags += build_chain_dags(config)
     if family in (None, "operations"):
-        dags += [build_standup_dag(config), build_probe_dag(config)]
+        dags += [build_standup_dag(config), build_probe_dag(config), build_incident_dag(config)]
     if family is not None and family not in FAMILIES:
         raise ValueError(f"unknown DAG family {family!r} (one of {', '.join(FAMILIES)})")
     return {dag.dag_id: dag for dag in dags if dag is not None}

@@ -181,6 +181,11 @@ def judge_gate(config, gate, store, *, run_key: str, dag_id: str | None, run_id:
                                data={"gate": gate.id, "enforcers": config.expand_agents(gate.enforcers)})
         store.record_event("gate_vetoed", "; ".join(failed), run_key=run_key, dag_id=dag_id, run_id=run_id,
                            data={"gate": gate.id, "blocks": blocked})
+        from castmatch.incidents import open_incident
+
+        open_incident(config, store, run_key=run_key, kind="gate_vetoed", subject=gate.id,
+                      agents=config.expand_agents(gate.enforcers),
+                      detail=f"{gate.name} vetoed ({', '.join(blocked) or 'no unit'} blocked): {'; '.join(failed)}")
     return {"status": status, "criteria": evaluation["criteria"], "failed": failed, "blocked": blocked}
 
 

@@ -49,6 +49,11 @@ class TestInfrastructureGate:
         upheld = Store(pg_url).events("gate_veto_upheld")
         assert [(e["data"]["gate"], e["data"]["by"], e["data"]["reason"]) for e in upheld] == [
             ("infrastructure_gate", "priya", "Redis must be fixed first")]
+        # the veto is an incident of the run, once, at level 1 (the week's NO-GO is another)
+        opened = {(i["kind"], i["subject"]): i for i in castmatch_json("incidents", database_url=pg_url)}
+        veto = opened[("gate_vetoed", "infrastructure_gate")]
+        assert (veto["state"], veto["level"], veto["agents"]) == ("open", 1, ["task-completion-enforcer"])
+        assert "redis" in veto["detail"] and [a["action"] for a in veto["actions"]] == ["opened"]
 
         # Redis is back: the same run again (as clearing the gate does) passes and lets the work run
         # (the Day 7 review is asked again: the window's uptime still counts the dead-Redis sample)
@@ -62,6 +67,12 @@ class TestInfrastructureGate:
         assert set(infra.blocks) <= ran
         samples = Store(pg_url).probe_samples("redis")
         assert [s["ok"] for s in samples][:1] == [False] and samples[-1]["ok"] is True
+        # the incidents sweep, as its DAG runs every 15 min: the check that opened the incident passes now
+        sweep = dags_test("castmatch_incidents", DATE, dict(os.environ))
+        assert "state=success" in sweep.stdout, sweep.stdout[-3000:]
+        veto = {(i["kind"], i["subject"]): i for i in castmatch_json("incidents", database_url=pg_url)}[
+            ("gate_vetoed", "infrastructure_gate")]
+        assert veto["state"] == "resolved" and "gate infrastructure_gate PASSED" in veto["resolution"]
 
     def test_a_person_overrides_the_veto_and_the_guarded_work_runs(self, pg_url, airflow_db):
         config = load_roadmap()

@@ -29,6 +29,7 @@ FAMILY_FILES = {
     "chains": frozenset({"team.yaml", "roadmap.yaml", "operations.yaml"}),
     "probes": frozenset({"roadmap.yaml", "gates.yaml", "llm.yaml"}),
     "standup": frozenset({"team.yaml", "roadmap.yaml", "operations.yaml", "llm.yaml"}),
+    "incidents": frozenset({"team.yaml", "roadmap.yaml", "operations.yaml", "gates.yaml"}),
 }
 WEEK_FILE = re.compile(r"^week_(\d+)\.ya?ml$")
 

@@ -36,6 +36,17 @@ def record_failure(store, keys: dict, try_number: int, error: str, state: str = 
     return f" (and the failure could not be stored: {describe(last)})"
 
 
+def open_unit_incident(config, store, log, *, run_key: str, state: str, unit, detail: str) -> None:
+    """The incident of a unit that ended ``state`` for good (never masks the unit's own failure)."""
+    from castmatch.incidents import UNIT_KINDS, open_incident
+
+    try:
+        open_incident(config, store, run_key=run_key, kind=UNIT_KINDS[state], subject=unit.id, agents=list(unit.agents),
+                      detail=f"{unit.id} ({unit.title}): {detail}")
+    except Exception as exc:
+        log.error("incident of %s not stored (%s): the sweep cannot act on it", unit.id, exc)
+
+
 class AgentOperator(BaseOperator):
     """Run work unit ``work_unit_id`` of the roadmap in ``roadmap_dir`` through its lead agent.
 
@@ -110,14 +121,16 @@ class AgentOperator(BaseOperator):
             )
         except MalformedAnswer as exc:
             note = record_failure(store, keys, try_number, str(exc), state="needs_review")
+            open_unit_incident(config, store, self.log, run_key=run_key, state="needs_review", unit=unit, detail=str(exc))
             raise AirflowFailException(f"{unit.id}: needs review: {exc}{note}") from exc
         except BudgetExceeded as exc:
             note = record_failure(store, keys, try_number, str(exc), state="budget_exceeded")
-            store.record_event("escalation", f"{unit.id}: {exc}", run_key=run_key, dag_id=dag_id, run_id=run_id,
-                               work_unit_id=unit.id, agent_id=agent_id, data={"level": 3, "reason": "budget"})
+            open_unit_incident(config, store, self.log, run_key=run_key, state="budget_exceeded", unit=unit,
+                               detail=str(exc))
             raise AirflowFailException(f"{unit.id}: {exc}{note}") from exc
         except LLMPermanentError as exc:
             note = record_failure(store, keys, try_number, str(exc))
+            open_unit_incident(config, store, self.log, run_key=run_key, state="failed", unit=unit, detail=str(exc))
             raise AirflowFailException(f"{exc}{note}") from exc
         except Exception as exc:
             # any step of the unit's own (a store write included): the unit run ends failed with the
@@ -127,18 +140,16 @@ class AgentOperator(BaseOperator):
             if note:
                 self.log.error("work unit %s failed: %s%s", unit.id, reason, note)
             if try_number > ti.max_tries:  # no Airflow retry left: the seed's escalation takes over
-                try:
-                    store.record_event("escalation", f"{unit.id}: {reason}", run_key=run_key, dag_id=dag_id,
-                                       run_id=run_id, work_unit_id=unit.id, agent_id=agent_id,
-                                       data={"level": 1, "reason": type(exc).__name__})
-                except Exception:
-                    self.log.error("escalation of %s not stored", unit.id)
+                open_unit_incident(config, store, self.log, run_key=run_key, state="failed", unit=unit,
+                                   detail=f"failed after {try_number} tries: {reason}")
             raise
 
         self._remember(memory, run_key, unit.id, agent_id, deliverable)
         self.log.info("work unit %s: %s (%s backend, %s) - %s", unit.id, deliverable["status"], result.backend,
                       result.model, deliverable["summary"][:200])
         if deliverable["status"] != "done":
+            open_unit_incident(config, store, self.log, run_key=run_key, state="blocked", unit=unit,
+                               detail="blocked: " + ("; ".join(deliverable["blockers"]) or "no reason given"))
             raise AirflowFailException(f"{unit.id} is blocked: {'; '.join(deliverable['blockers']) or 'no reason given'}")
         for asset in self.outlets:  # the chain DAGs this unit triggers learn which run delivered
             context["outlet_events"][asset].extra["run_key"] = run_key

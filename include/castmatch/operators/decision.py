@@ -79,6 +79,12 @@ class NoGoOperator(BaseOperator):
                              run_id=context["ti"].run_id,
                              data={"decision_point": point.id, "extension_days": days,
                                    "max_extensions": point.max_extensions})
+        from castmatch.incidents import open_incident
+
+        week_agents = sorted({a for u in (config.weeks[point.week].work_units if point.week in config.weeks else [])
+                              for a in u.agents})
+        open_incident(config, Store(), run_key=scope.run_key, kind="no_go", subject=point.id, agents=week_agents,
+                      detail=message)
         self.log.warning(message)
         return {"decision_point": point.id, "extension_days": days}
 

@@ -30,4 +30,11 @@ class SampleProbesOperator(BaseOperator):
         self.log.info("%d probes sampled: %s", len(samples), ", ".join(
             f"{len(ids)} {status}" + (f" ({', '.join(ids)})" if ids and status != "ok" else "")
             for status, ids in by_status.items()))
+        from castmatch.incidents import open_incident, operations_key
+        from castmatch.runs import roadmap_id_of
+
+        for sample in samples:  # a failing service is an incident of the roadmap, outside any run
+            if sample["status"] == "failed":
+                open_incident(config, Store(), run_key=operations_key(roadmap_id_of(config)), kind="probe_failed",
+                              subject=sample["probe_id"], agents=[], detail=sample.get("detail") or "probe failed")
         return {s["probe_id"]: s["status"] for s in samples}

@@ -583,3 +583,91 @@ class Store:
         with self.engine.connect() as conn:
             return float(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(x.c.days), 0.0))
                                       .where(x.c.run_key == run_key)).scalar())
+
+    # ---------------------------------------------------------------- incidents
+
+    def open_incident(self, *, run_key: str, kind: str, subject: str, agents: Sequence[str], detail: str,
+                      actor: str) -> tuple[dict, bool]:
+        """Open the incident of (run, kind, subject) once. Returns (row, opened now). An open one is
+        left as it is (a retry, a rerun or a second scheduler seeing the same problem); a resolved one
+        is reopened at level 1 when the problem comes back."""
+        now = utcnow()
+        i = t.incidents
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert
+            else:
+                from sqlalchemy.dialects.sqlite import insert
+            inserted = conn.execute(insert(i).values(
+                roadmap_id=roadmap_of(run_key), run_key=run_key, kind=kind, subject=subject, agents=list(agents),
+                state="open", level=1, detail=detail[:4000], opened_at=now, level_since=now, updated_at=now,
+            ).on_conflict_do_nothing(index_elements=["run_key", "kind", "subject"]).returning(i.c.id)).first()
+            where = (i.c.run_key == run_key) & (i.c.kind == kind) & (i.c.subject == subject)
+            opened = inserted is not None
+            if not opened:
+                reopened = conn.execute(sa.update(i).where(where & (i.c.state == "resolved")).values(
+                    state="open", level=1, detail=detail[:4000], level_since=now, resolved_at=None, resolution="",
+                    updated_at=now).returning(i.c.id)).first()
+                opened = reopened is not None
+            row = dict(conn.execute(sa.select(i).where(where)).mappings().one())
+            if opened:
+                self._incident_action(conn, row["id"], 1, "opened" if inserted is not None else "reopened", "ok",
+                                      detail, actor, now)
+        return row, opened
+
+    def incident_action(self, incident_id: int, *, level: int, action: str, outcome: str, detail: str = "",
+                        actor: str) -> None:
+        with self.engine.begin() as conn:
+            self._incident_action(conn, incident_id, level, action, outcome, detail, actor, utcnow())
+
+    @staticmethod
+    def _incident_action(conn, incident_id, level, action, outcome, detail, actor, at) -> None:
+        conn.execute(sa.insert(t.incident_actions).values(incident_id=incident_id, level=level, action=action,
+                                                          outcome=outcome, detail=detail[:4000], actor=actor, at=at))
+
+    def escalate_incident(self, incident_id: int, *, from_level: int, to_level: int, detail: str, actor: str) -> bool:
+        """Move an open incident from ``from_level`` to ``to_level``; False when another sweep
+        already did (the compare-and-set keeps one escalation per level)."""
+        now = utcnow()
+        i = t.incidents
+        with self.engine.begin() as conn:
+            moved = conn.execute(sa.update(i).where(
+                (i.c.id == incident_id) & (i.c.state == "open") & (i.c.level == from_level)
+            ).values(level=to_level, level_since=now, updated_at=now).returning(i.c.id)).first()
+            if moved is not None:
+                self._incident_action(conn, incident_id, to_level, f"escalated_to_level_{to_level}", "ok", detail,
+                                      actor, now)
+        return moved is not None
+
+    def resolve_incident(self, incident_id: int, *, resolution: str, actor: str) -> bool:
+        now = utcnow()
+        i = t.incidents
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.update(i).where((i.c.id == incident_id) & (i.c.state == "open")).values(
+                state="resolved", resolution=resolution[:4000], resolved_at=now, updated_at=now,
+            ).returning(i.c.level)).first()
+            if row is not None:
+                self._incident_action(conn, incident_id, row[0], "resolved", "ok", resolution, actor, now)
+        return row is not None
+
+    def incidents(self, *, roadmap_id: str, run_key: str | None = None, open_only: bool = False,
+                  with_actions: bool = False) -> list[dict]:
+        """Incidents of a roadmap (of one run and its run-less problems, when ``run_key`` is given),
+        oldest first."""
+        i, a = t.incidents, t.incident_actions
+        query = sa.select(i).where(i.c.roadmap_id == roadmap_id)
+        if run_key is not None:
+            query = query.where(i.c.run_key.in_([run_key, f"{roadmap_id}:operations"]))
+        if open_only:
+            query = query.where(i.c.state == "open")
+        with self.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(query.order_by(i.c.opened_at, i.c.id)).mappings()]
+            if with_actions and rows:
+                actions = conn.execute(sa.select(a).where(a.c.incident_id.in_([r["id"] for r in rows]))
+                                       .order_by(a.c.at, a.c.id)).mappings()
+                by_incident: dict[int, list[dict]] = {}
+                for action in actions:
+                    by_incident.setdefault(action["incident_id"], []).append(dict(action))
+                for row in rows:
+                    row["actions"] = by_incident.get(row["id"], [])
+        return rows

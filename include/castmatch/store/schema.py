@@ -345,3 +345,43 @@ extensions = sa.Table(
     sa.Column("evaluated_at", sa.DateTime(timezone=True)),
     sa.UniqueConstraint("run_key", "decision_point", "number", name="uq_cm_extensions_run_point_number"),
 )
+
+# Incidents (seed: AUTO-RESOLUTION PROTOCOLS, ESCALATION PROCEDURES): one row per problem of a run
+# (``run_key``; problems outside any run, such as a failing probe, use ``<roadmap>:operations``),
+# unique on (run_key, kind, subject) so retries, reruns and two schedulers never open it twice. The
+# ladder's timer is ``level_since``: the sweep advances the level when the configured time has passed.
+incidents = sa.Table(
+    "cm_incidents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("roadmap_id", sa.String(100), nullable=False),
+    sa.Column("run_key", sa.String(250), nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("subject", sa.String(200), nullable=False),
+    sa.Column("agents", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),  # open | resolved
+    sa.Column("level", sa.Integer, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("resolution", sa.Text, nullable=False, server_default=""),
+    sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("level_since", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("resolved_at", sa.DateTime(timezone=True)),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("run_key", "kind", "subject", name="uq_cm_incidents_run_kind_subject"),
+)
+
+# Everything done about an incident, in order: opened, re-checked, escalated, resolved ... with
+# who did it (castmatch, an agent, a person) and the outcome.
+incident_actions = sa.Table(
+    "cm_incident_actions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("cm_incidents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("level", sa.Integer, nullable=False),
+    sa.Column("action", sa.String(60), nullable=False),
+    sa.Column("outcome", sa.String(20), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_cm_incident_actions_incident", "incident_id"),
+)

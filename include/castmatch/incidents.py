@@ -1,0 +1,166 @@
+"""Incidents (seed: AUTO-RESOLUTION PROTOCOLS, ESCALATION PROCEDURES): one per problem of a run,
+kept in the store with every action taken on it, and moved up the ladder on the roadmap clock.
+
+Opened where the problem shows: a unit that fails for good, ends blocked, needs review or runs out
+of budget (``AgentOperator``); a vetoed gate (``judge_gate``); a NO-GO (``NoGoOperator``); a failing
+probe (``SampleProbesOperator``). Opening is idempotent: the same (run, kind, subject) never opens
+two incidents.
+
+The sweep (``<prefix>_incidents``, every ``update_frequency_minutes``) re-checks each open incident's
+cause and resolves it when the check that opened it passes; otherwise it escalates it one level once
+the level's time (``operations.yaml`` ``escalation[].after_minutes``, on the run's clock) has
+passed. The timer is the stored ``level_since``, not a process: a restart delays an escalation by at
+most one sweep and never loses it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+log = logging.getLogger(__name__)
+
+UNIT_KINDS = {"failed": "unit_failed", "blocked": "unit_blocked", "needs_review": "needs_review",
+              "budget_exceeded": "budget_exceeded"}
+KINDS = (*UNIT_KINDS.values(), "gate_vetoed", "no_go", "probe_failed")
+DEFAULT_LEVELS = ((1, "Automated Resolution", 0), (2, "Agent Collaboration", 30), (3, "Human Oversight", 120))
+
+
+def operations_key(roadmap_id: str) -> str:
+    """Where problems outside any roadmap run (a failing probe) are kept."""
+    return f"{roadmap_id}:operations"
+
+
+def levels(config) -> list[tuple[int, str, int]]:
+    """(level, name, after_minutes) of the ladder: ``operations.yaml`` ``escalation``, else the seed's."""
+    configured = config.operations.escalation if config.operations else []
+    return [(e.level, e.name, e.after_minutes) for e in configured] or list(DEFAULT_LEVELS)
+
+
+def open_incident(config, store, *, run_key: str, kind: str, subject: str, agents, detail: str) -> dict:
+    """Open (once) the incident of ``kind`` about ``subject`` in run ``run_key``; logged."""
+    from castmatch.runs import orchestrator_name, roadmap_of
+
+    row, opened = store.open_incident(run_key=run_key, kind=kind, subject=subject, agents=list(agents),
+                                      detail=detail, actor=orchestrator_name(roadmap_of(run_key)))
+    if opened:
+        log.warning("incident #%d opened (level 1, %s): %s %s: %s", row["id"], levels(config)[0][1], kind, subject,
+                    detail[:300])
+    return row
+
+
+# ---------------------------------------------------------------------------- the causes' checks
+
+
+def cause_cleared(config, store, incident: dict, *, now: dt.datetime) -> str | None:
+    """Why the incident's cause is gone (the check that opened it now passes), or None."""
+    kind, subject, run_key = incident["kind"], incident["subject"], incident["run_key"]
+    if kind in UNIT_KINDS.values():
+        delivered = store.upstream_deliverables([subject], run_key=run_key)
+        return f"{subject} delivered" if subject in delivered else None
+    if kind == "gate_vetoed":
+        newest = [r for r in store.gate_results(run_key) if r["gate_id"] == subject]
+        status = newest[-1]["status"] if newest else None
+        return f"gate {subject} {status}" if status in ("PASSED", "OVERRIDDEN") else None
+    if kind == "no_go":
+        newest = [r for r in store.decisions(run_key) if r["decision_point"] == subject]
+        return f"{subject} decided GO" if newest and newest[-1]["decision"] == "GO" else None
+    if kind == "probe_failed":
+        samples = store.probe_samples(subject, since=now - dt.timedelta(days=1))
+        return f"probe {subject} ok again" if samples and samples[-1]["status"] == "ok" else None
+    return None
+
+
+# ---------------------------------------------------------------------------- the sweep
+
+
+def _clock(config, store, run_key: str):
+    """The run's clock (an operations incident, or a run not recorded: the real clock)."""
+    from castmatch.clock import RoadmapClock
+    from castmatch.runs import run_clock
+
+    run = store.run(run_key)
+    if run is None:
+        return RoadmapClock.from_roadmap(config.roadmap, mode="real")
+    return run_clock(config, store, run_key, run["clock"])
+
+
+def due_level(config, clock, incident: dict, now: dt.datetime) -> int | None:
+    """The next level when its time has come (``after_minutes`` after opening, in roadmap time),
+    else None. One level per sweep: each level gets at least one sweep to act."""
+    ladder = levels(config)
+    following = [(n, name, after) for n, name, after in ladder if n == incident["level"] + 1]
+    if not following:
+        return None
+    _, _, after = following[0]
+    opened = incident["opened_at"] if incident["opened_at"].tzinfo else incident["opened_at"].replace(tzinfo=dt.UTC)
+    return following[0][0] if now >= opened + clock.span(after / (24 * 60)) else None
+
+
+def sweep(config, store, *, now: dt.datetime | None = None) -> dict:
+    """Resolve every open incident of the roadmap whose cause is gone; escalate the others whose
+    time has come. Returns counts (logged per incident)."""
+    from castmatch.runs import orchestrator_name, roadmap_id_of
+
+    now = now or dt.datetime.now(dt.UTC)
+    roadmap_id = roadmap_id_of(config)
+    actor = orchestrator_name(roadmap_id)
+    names = {n: name for n, name, _ in levels(config)}
+    counts = {"open": 0, "resolved": 0, "escalated": 0}
+    for incident in store.incidents(roadmap_id=roadmap_id, open_only=True):
+        counts["open"] += 1
+        cleared = cause_cleared(config, store, incident, now=now)
+        if cleared:
+            if store.resolve_incident(incident["id"], resolution=f"the cause is gone: {cleared}", actor=actor):
+                counts["resolved"] += 1
+                log.info("incident #%d resolved: %s", incident["id"], cleared)
+            continue
+        clock = _clock(config, store, incident["run_key"])
+        level = due_level(config, clock, incident, now)
+        if level is None:
+            log.info("incident #%d (%s %s) stays at level %d (%s)", incident["id"], incident["kind"],
+                     incident["subject"], incident["level"], names.get(incident["level"], "?"))
+            continue
+        detail = (f"unresolved after level {incident['level']} ({names.get(incident['level'], '?')}): "
+                  f"{incident['detail'][:300]}")
+        if store.escalate_incident(incident["id"], from_level=incident["level"], to_level=level, detail=detail,
+                                   actor=actor):
+            counts["escalated"] += 1
+            log.warning("incident #%d escalated to level %d (%s): %s %s", incident["id"], level, names.get(level, "?"),
+                        incident["kind"], incident["subject"])
+    return counts
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def incidents_report(config, store, run_key: str | None, *, open_only: bool = False) -> list[dict]:
+    """The incidents of run ``run_key`` (and the roadmap's run-less ones), with their actions."""
+    from castmatch.runs import roadmap_id_of
+
+    names = {n: name for n, name, _ in levels(config)}
+    rows = store.incidents(roadmap_id=roadmap_id_of(config), run_key=run_key, open_only=open_only, with_actions=True)
+    return [{
+        "id": r["id"], "run_key": r["run_key"], "kind": r["kind"], "subject": r["subject"], "agents": r["agents"],
+        "state": r["state"], "level": r["level"], "level_name": names.get(r["level"], ""), "detail": r["detail"],
+        "resolution": r["resolution"], "opened_at": r["opened_at"], "level_since": r["level_since"],
+        "resolved_at": r["resolved_at"],
+        "actions": [{"at": a["at"], "level": a["level"], "action": a["action"], "outcome": a["outcome"],
+                     "actor": a["actor"], "detail": a["detail"]} for a in r.get("actions", [])],
+    } for r in rows]
+
+
+def render_incidents(report: list[dict]) -> str:
+    if not report:
+        return "no incidents"
+    icons = {"open": "🔴", "resolved": "✅"}
+    lines = []
+    for r in report:
+        lines.append(f"{icons.get(r['state'], '?')} #{r['id']} {r['state'].upper():<8} L{r['level']} {r['level_name']}: "
+                     f"{r['kind']} {r['subject']} ({', '.join(r['agents']) or '-'})")
+        lines.append(f"    {r['detail'][:160]}")
+        for a in r["actions"]:
+            lines.append(f"    - L{a['level']} {a['action']} [{a['outcome']}] by {a['actor']}: {a['detail'][:120]}")
+        if r["resolution"]:
+            lines.append(f"    resolution: {r['resolution']}")
+    return "\n".join(lines)
