@@ -74,6 +74,16 @@ def _probe_criterion(config, criterion, store, *, run_key: str, run_id: str | No
     samples = [run_probe(probes[p], store=store, run_id=run_id, config=config, run_key=run_key)
                for p in criterion.probes]
     failing = [f"{s['probe_id']}: {s['detail']}" for s in samples if s["status"] == "failed"]
+    if failing:  # a service the gate depends on is down: an incident, and level 1 acts on it at once
+        from castmatch.incidents import open_incident
+
+        fixed = {sample["probe_id"] for sample in samples if sample["status"] == "failed" and open_incident(
+            config, store, run_key=run_key, kind="probe_failed", subject=sample["probe_id"], agents=[],
+            detail=f"{sample['probe_id']}: {sample['detail']}")["state"] == "resolved"}
+        # level 1 fixed it (a restart, a fallback): judge the service as it is now
+        samples = [run_probe(probes[p], store=store, run_id=run_id, config=config, run_key=run_key) if p in fixed else s
+                   for p, s in zip(criterion.probes, samples, strict=True)]
+        failing = [f"{s['probe_id']}: {s['detail']}" for s in samples if s["status"] == "failed"]
     offline = [s for s in samples if s["status"] == "offline"]
     if criterion.window_hours:
         result = _probe_window(config, criterion, store, clock, failing)

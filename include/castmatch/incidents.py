@@ -46,6 +46,12 @@ def open_incident(config, store, *, run_key: str, kind: str, subject: str, agent
     if opened:
         log.warning("incident #%d opened (level 1, %s): %s %s: %s", row["id"], levels(config)[0][1], kind, subject,
                     detail[:300])
+        from castmatch.resolution import run_level1
+
+        resolved = run_level1(config, store, row)  # level 1 acts at once
+        if resolved:
+            log.warning("incident #%d resolved at level 1: %s", row["id"], resolved)
+            row = {**row, "state": "resolved"}
     return row
 
 

@@ -17,10 +17,19 @@ def redis_prefix(roadmap_id: str | None = None) -> str:
 DEFAULT_CONN_ID = "castmatch_redis"
 
 
-def redis_conn_id(config=None) -> str:
-    """The roadmap's Redis connection id (``roadmap.yaml`` ``connections.redis``)."""
+def redis_conn_id(config=None, store=None) -> str:
+    """The roadmap's Redis connection id (``roadmap.yaml`` ``connections.redis``), or the one that
+    stands in for it after a level 1 fallback (recorded in ``store``)."""
     roadmap = getattr(config, "roadmap", None)
-    return roadmap.connections.redis if roadmap else DEFAULT_CONN_ID
+    conn_id = roadmap.connections.redis if roadmap else DEFAULT_CONN_ID
+    if store is not None and roadmap is not None:
+        from castmatch.runs import roadmap_id_of
+
+        try:
+            return store.active_connection(roadmap_id_of(config), conn_id)
+        except Exception:  # the store's own failure shows where it is used; Redis is still named
+            return conn_id
+    return conn_id
 
 
 def redis_url(conn_id: str = DEFAULT_CONN_ID) -> str | None:

@@ -374,6 +374,27 @@ def _check_operations(config: RoadmapConfig, report) -> None:
         _unknown(report, file, ("standup", "participants"), ops.standup.participants, agents, "agent")
     _duplicates(report, file, ops.checkpoints, ("checkpoints",), "checkpoint")
     _duplicates(report, file, ops.auto_resolution, ("auto_resolution",), "protocol")
+    from castmatch.incidents import KINDS
+
+    probes = [p.id for p in config.gates.probes] if config.gates else []
+    for i, protocol in enumerate(ops.auto_resolution):
+        at = ("auto_resolution", i)
+        if protocol.actions and protocol.when is None:
+            report(file, at + ("when",), f"protocol {protocol.id!r} has actions but no `when` (the incidents it answers)")
+        for j, kind in enumerate(protocol.when.kinds if protocol.when else []):
+            if kind not in KINDS:
+                report(file, at + ("when", "kinds", j), f"unknown incident kind {kind!r} (one of {', '.join(KINDS)})"
+                       + _did_you_mean(kind, KINDS))
+        for j, action in enumerate(protocol.actions):
+            here = at + ("actions", j)
+            _unknown(report, file, here + ("probes",), action.probes, probes, "probe")
+            _unknown(report, file, here + ("agents",), action.agents, agents, "agent")
+            if action.kind == "restart" and not action.command:
+                report(file, here + ("command",), "a restart action needs the command to run")
+            if action.kind == "fallback" and not (action.connection and action.fallback_connection):
+                report(file, here, "a fallback action needs connection and fallback_connection")
+            if action.kind == "notify" and not action.agents:
+                report(file, here + ("agents",), "a notify action needs the agents to tell")
     levels = [e.level for e in ops.escalation]
     if levels and levels != list(range(1, len(levels) + 1)):
         report(file, ("escalation",), f"escalation levels must be 1..{len(levels)} in order, got {levels}")

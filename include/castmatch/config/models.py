@@ -429,12 +429,36 @@ class EscalationLevel(Strict):
     actions: list[str] = Field(min_length=1)
 
 
+class ResolutionAction(Strict):
+    """One automated (level 1) action of a protocol, run in order and recorded on the incident."""
+
+    kind: Literal["reprobe", "restart", "fallback", "notify"] = Field(
+        description="reprobe: check the probes again; restart: run `command`; fallback: switch `connection` to "
+                    "`fallback_connection` for the agents' calls; notify: tell `agents` (their next prompts say it)")
+    probes: list[str] = Field(default_factory=list, description="reprobe: probe ids (default: the incident's probe)")
+    command: list[str] = Field(default_factory=list, description="restart: the program and its arguments, run "
+                               "without a shell; ${VAR} is taken from the environment")
+    timeout_seconds: float = Field(default=30.0, gt=0, le=600, description="restart: longest run of the command")
+    connection: str = Field(default="", description="fallback: the Airflow connection replaced")
+    fallback_connection: str = Field(default="", description="fallback: the connection used instead")
+    agents: list[str] = Field(default_factory=list, description="notify: agent ids told what changed")
+
+
+class ProtocolMatch(Strict):
+    """Which incidents a protocol answers: any of these kinds, about any of these subjects."""
+
+    kinds: list[str] = Field(default_factory=list, description="Incident kinds, e.g. probe_failed, unit_failed")
+    subjects: list[str] = Field(default_factory=list, description="Probe, unit or gate ids (empty: any)")
+
+
 class Protocol(Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     category: str
     issue: str
-    steps: list[str] = Field(min_length=1)
+    steps: list[str] = Field(min_length=1, description="The protocol in the seed's words")
     seed_status: str = ""
+    when: ProtocolMatch | None = Field(default=None, description="Incidents the protocol acts on (none: not automated)")
+    actions: list[ResolutionAction] = Field(default_factory=list, description="Level 1 actions, in order")
 
 
 class NotificationTrigger(Strict):

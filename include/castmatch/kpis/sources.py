@@ -208,7 +208,7 @@ def _from_memory_check(source, ctx: SourceContext) -> Reading:
     delivered = [d for d in ctx.store.deliverables(run_key=ctx.run_key) if d["status"] == "done"]
     if not delivered:
         raise KpiMissing("no handoff artefacts delivered in this run yet")
-    memory = agent_memory(ctx.config)
+    memory = agent_memory(ctx.config, ctx.store)
     if memory is None:
         raise KpiMissing("no agent memory: no Redis configured (connection castmatch_redis or CASTMATCH_REDIS_URL)")
     try:

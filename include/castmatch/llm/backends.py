@@ -139,6 +139,6 @@ def get_backend(config, store, *, name: str | None = None, context: CallContext 
     if limiter is None and name != "replay":
         from castmatch.runs import roadmap_id_of
 
-        limiter = limiter_from_settings(settings, roadmap_id_of(config), redis_conn_id=redis_conn_id(config))
+        limiter = limiter_from_settings(settings, roadmap_id_of(config), redis_conn_id=redis_conn_id(config, store))
     return ClaudeBackend(name, settings=settings, store=store, limiter=limiter,
                          cassette_dir=cassette_dir(config), context=context)

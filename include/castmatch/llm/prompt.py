@@ -51,7 +51,7 @@ class AgentRequest:
 # Every element the prompts wrap quoted material in (work units' deliverables, chain handoffs,
 # reviews, standup facts). A name that is a prefix of another covers it too ("upstream" covers
 # "upstream_deliverables").
-DATA_ELEMENTS = ("upstream_deliverables", "upstream", "deliverable", "chain_handoff")
+DATA_ELEMENTS = ("upstream_deliverables", "upstream", "deliverable", "chain_handoff", "notices", "notice")
 
 
 def quote_data(text: str) -> str:
@@ -103,7 +103,7 @@ def system_prefix(config, agent) -> str:
 
 
 def build_request(config, unit, upstream: dict[str, dict], *, week: int,
-                  handoffs: list[dict] | None = None) -> AgentRequest:
+                  handoffs: list[dict] | None = None, notices: list[dict] | None = None) -> AgentRequest:
     """The request for ``unit``: ``upstream`` maps each dependency id to its stored deliverable;
     ``handoffs`` are the dependency chains feeding it (``castmatch.chains.chain_artifacts``)."""
     agent = config.agents[unit.agents[0]]
@@ -141,6 +141,10 @@ def build_request(config, unit, upstream: dict[str, dict], *, week: int,
                      + "\n</upstream_deliverables>")
     if missing:
         lines.append("Not yet delivered (you depend on them): " + ", ".join(missing) + ".")
+    if notices:  # the agent's inbox: what the orchestrator told it (incidents, fallbacks), as data
+        lines.append("What changed around you (from the orchestrator's incident handling):\n<notices>\n" + "\n".join(
+            f'<notice at="{n["ts"]:%Y-%m-%d %H:%M} UTC">{quote_data(n["message"])}</notice>' for n in notices[-10:])
+            + "\n</notices>")
     return AgentRequest(
         agent_id=agent.id,
         agent_name=agent.name,

@@ -102,11 +102,12 @@ class AgentOperator(BaseOperator):
                              "at their worst-case price", unit.id, lost)
         call = CallContext(dag_id=dag_id, run_id=run_id, task_id=ti.task_id, try_number=try_number,
                            work_unit_id=unit.id, week=self.week, run_key=run_key)
-        memory = agent_memory(config)
+        memory = agent_memory(config, store)
         try:
             upstream, from_store = recall_upstream(memory, store, list(unit.depends_on), run_key=run_key)
             handoffs = chain_artifacts(config, store, unit.id, run_key=run_key)
-            request = build_request(config, unit, upstream, week=self.week, handoffs=handoffs)
+            notices = store.agent_notices(run_key=run_key, agent_id=agent_id)
+            request = build_request(config, unit, upstream, week=self.week, handoffs=handoffs, notices=notices)
             backend = get_backend(config, store, context=call)
             self.log.info(
                 "work unit %s (run %s): agent %s, backend %s, model %s, %d upstream deliverable(s) "

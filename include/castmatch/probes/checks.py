@@ -352,6 +352,12 @@ def run_probe(probe, *, store, run_id: str | None = None, timeout: float = TIMEO
     ``config`` and ``run_key`` place the Claude probe's request in the audit ledger.
     """
     ctx = ProbeContext(store=store, config=config, run_key=run_key, run_id=run_id)
+    if probe.conn_id and store is not None and config is not None and probe.kind != "llm":
+        from castmatch.runs import roadmap_id_of
+
+        active = store.active_connection(roadmap_id_of(config), probe.conn_id)  # after a level 1 fallback
+        if active != probe.conn_id:
+            probe = probe.model_copy(update={"conn_id": active})
     if probe.kind == "llm" and store is not None:
         fresh = _fresh_claude_answer(probe, store)
         if fresh is not None:

@@ -671,3 +671,29 @@ class Store:
                 for row in rows:
                     row["actions"] = by_incident.get(row["id"], [])
         return rows
+
+    # ---------------------------------------------------------------- connection fallbacks and agents' inbox
+
+    def set_connection_override(self, *, roadmap_id: str, conn_id: str, active_conn_id: str, reason: str) -> None:
+        with self.engine.begin() as conn:
+            _upsert(conn, t.connection_overrides, {"roadmap_id": roadmap_id, "conn_id": conn_id,
+                                                   "active_conn_id": active_conn_id, "reason": reason,
+                                                   "updated_at": utcnow()}, ["roadmap_id", "conn_id"])
+
+    def active_connection(self, roadmap_id: str, conn_id: str) -> str:
+        """The connection in use for ``conn_id`` (its fallback after a level 1 switch, else itself)."""
+        o = t.connection_overrides
+        with self.engine.connect() as conn:
+            active = conn.execute(sa.select(o.c.active_conn_id).where(
+                o.c.roadmap_id == roadmap_id, o.c.conn_id == conn_id)).scalar()
+        return active or conn_id
+
+    def agent_notices(self, *, run_key: str, agent_id: str) -> list[dict]:
+        """What agent ``agent_id`` was told in run ``run_key`` (and about the roadmap's services),
+        oldest first: its inbox, which its next prompts include."""
+        e = t.events
+        roadmap_id = roadmap_of(run_key)
+        query = sa.select(e).where(e.c.kind == "agent_notice", e.c.agent_id == agent_id,
+                                   e.c.run_key.in_([run_key, f"{roadmap_id}:operations"])).order_by(e.c.ts, e.c.id)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]

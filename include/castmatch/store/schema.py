@@ -385,3 +385,15 @@ incident_actions = sa.Table(
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_cm_incident_actions_incident", "incident_id"),
 )
+
+# Which Airflow connection stands in for another (level 1 "fallback to Redis Cloud"): the agents'
+# calls, memory and probes of the roadmap use ``active_conn_id`` where the config says ``conn_id``.
+connection_overrides = sa.Table(
+    "cm_connection_overrides",
+    metadata,
+    sa.Column("roadmap_id", sa.String(100), primary_key=True),
+    sa.Column("conn_id", sa.String(250), primary_key=True),
+    sa.Column("active_conn_id", sa.String(250), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -1,4 +1,5 @@
-"""Incidents and what was done about them (the escalation ladder's durable state).
+"""Incidents and what was done about them (the escalation ladder's durable state), and the
+connections that stand in for others after a fallback.
 
 Revision ID: 0009
 Revises: 0008
@@ -47,9 +48,18 @@ def upgrade() -> None:
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_cm_incident_actions_incident", "cm_incident_actions", ["incident_id"])
+    op.create_table(
+        "cm_connection_overrides",
+        sa.Column("roadmap_id", sa.String(100), primary_key=True),
+        sa.Column("conn_id", sa.String(250), primary_key=True),
+        sa.Column("active_conn_id", sa.String(250), nullable=False),
+        sa.Column("reason", sa.Text, nullable=False, server_default=""),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("cm_connection_overrides")
     op.drop_index("ix_cm_incident_actions_incident", table_name="cm_incident_actions")
     op.drop_table("cm_incident_actions")
     op.drop_table("cm_incidents")
