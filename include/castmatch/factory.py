@@ -456,66 +456,61 @@ def build_standup_dag(config: RoadmapConfig) -> DAG | None:
     return dag
 
 
-def build_probe_dag(config: RoadmapConfig) -> DAG | None:
-    """Samples the gates' probes every ``update_frequency_minutes`` (the seed's 15), so "stable
-    for 24+ hours" and uptime KPIs are judged on a day of samples, not on the gate's own check."""
+def _every_update_dag(config: RoadmapConfig, *, name: str, family: str, description: str, doc_md: str,
+                      operator_cls, task_id: str) -> DAG:
+    """An operations DAG of one task run every ``update_frequency_minutes`` (the seed's 15)."""
     from airflow.sdk import DeltaTriggerTimetable
 
-    if config.roadmap is None or not (config.gates and config.gates.probes):
-        return None
-    problems = [str(i) for i in config.issues_for(family="probes")]
+    dag_id = f"{config.roadmap.dag_id_prefix}_{name}"
+    problems = [str(i) for i in config.issues_for(family=family)]
     if problems:
-        return _error_dag(f"{config.roadmap.dag_id_prefix}_probes", config, problems, [config.roadmap.dag_id_prefix, "operations"])
-    every = int(config.update_interval.total_seconds() // 60)
+        return _error_dag(dag_id, config, problems, [config.roadmap.dag_id_prefix, "operations"])
     with DAG(
-        dag_id=f"{config.roadmap.dag_id_prefix}_probes",
-        description=f"{config.roadmap.name}: samples the services the gates depend on every {every} min",
+        dag_id=dag_id,
+        description=f"{config.roadmap.name}: {description}",
         schedule=DeltaTriggerTimetable(config.update_interval),
         start_date=FALLBACK_START,
         catchup=False,
         max_active_runs=1,
-        tags=[config.roadmap.dag_id_prefix, "operations", "probes"],
+        tags=[config.roadmap.dag_id_prefix, "operations", name],
         default_args={**default_args(config), "retry_delay": dt.timedelta(seconds=30)},
+        doc_md=doc_md,
+    ) as dag:
+        operator_cls(task_id=task_id, roadmap_dir=str(config.directory))
+    return dag
+
+
+def build_probe_dag(config: RoadmapConfig) -> DAG | None:
+    """Samples the gates' probes every ``update_frequency_minutes``, so "stable for 24+ hours" and
+    uptime KPIs are judged on a day of samples, not on the gate's own check."""
+    if config.roadmap is None or not (config.gates and config.gates.probes):
+        return None
+    every = int(config.update_interval.total_seconds() // 60)
+    return _every_update_dag(
+        config, name="probes", family="probes", operator_cls=SampleProbesOperator, task_id="sample_probes",
+        description=f"samples the services the gates depend on every {every} min",
         doc_md=(f"# Probes\n\nEvery {every} min each probe of `gates.yaml` is checked once through its Airflow "
                 "connection and stored as a sample: "
                 + ", ".join(f"`{p.id}` ({p.kind})" for p in config.gates.probes)
                 + '. Gates with a window ("stable for 24+ hours") need samples covering the window; uptime KPIs '
-                "are computed from them."),
-    ) as dag:
-        SampleProbesOperator(task_id="sample_probes", roadmap_dir=str(config.directory))
-    return dag
+                "are computed from them. A failing probe opens an incident."))
 
 
 def build_incident_dag(config: RoadmapConfig) -> DAG | None:
-    """The escalation ladder's sweep every ``update_frequency_minutes`` (the seed's 15): open
-    incidents are re-checked, resolved or escalated on their run's clock."""
-    from airflow.sdk import DeltaTriggerTimetable
-
+    """The escalation ladder's sweep every ``update_frequency_minutes``: open incidents are
+    re-checked, resolved or escalated on their run's clock."""
     from castmatch.operators.incidents import IncidentSweepOperator
 
     if config.roadmap is None:
         return None
-    dag_id = f"{config.roadmap.dag_id_prefix}_incidents"
-    problems = [str(i) for i in config.issues_for(family="incidents")]
-    if problems:
-        return _error_dag(dag_id, config, problems, [config.roadmap.dag_id_prefix, "operations"])
     every = int(config.update_interval.total_seconds() // 60)
-    with DAG(
-        dag_id=dag_id,
-        description=f"{config.roadmap.name}: incidents re-checked and escalated every {every} min",
-        schedule=DeltaTriggerTimetable(config.update_interval),
-        start_date=FALLBACK_START,
-        catchup=False,
-        max_active_runs=1,
-        tags=[config.roadmap.dag_id_prefix, "operations", "incidents"],
-        default_args={**default_args(config), "retry_delay": dt.timedelta(seconds=30)},
+    return _every_update_dag(
+        config, name="incidents", family="incidents", operator_cls=IncidentSweepOperator, task_id="sweep_incidents",
+        description=f"incidents re-checked and escalated every {every} min",
         doc_md=(f"# Incidents\n\nEvery {every} min each open incident (a unit failed for good, blocked or needing "
                 "review, a vetoed gate, a NO-GO, a failing probe) is re-checked: resolved when the check that opened "
                 "it passes, else moved up the escalation ladder of `operations.yaml` once its level's time has passed "
-                "on the run's clock. `castmatch incidents` lists them with every action taken."),
-    ) as dag:
-        IncidentSweepOperator(task_id="sweep_incidents", roadmap_dir=str(config.directory))
-    return dag
+                "on the run's clock. `castmatch incidents` lists them with every action taken."))
 
 
 FAMILIES = ("weeks", "roadmap", "chains", "operations")
