@@ -504,13 +504,57 @@ def build_incident_dag(config: RoadmapConfig) -> DAG | None:
     if config.roadmap is None:
         return None
     every = int(config.update_interval.total_seconds() // 60)
-    return _every_update_dag(
+    dag = _every_update_dag(
         config, name="incidents", family="incidents", operator_cls=IncidentSweepOperator, task_id="sweep_incidents",
         description=f"incidents re-checked and escalated every {every} min",
         doc_md=(f"# Incidents\n\nEvery {every} min each open incident (a unit failed for good, blocked or needing "
                 "review, a vetoed gate, a NO-GO, a failing probe) is re-checked: resolved when the check that opened "
                 "it passes, else moved up the escalation ladder of `operations.yaml` once its level's time has passed "
-                "on the run's clock. `castmatch incidents` lists them with every action taken."))
+                "on the run's clock. `castmatch incidents` lists them with every action taken. A unit an agents' "
+                "proposal changed (level 2) runs again in its run through `" + incident_work_dag_id(config) + "`."))
+    if "config-error" not in dag.tags:
+        from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+
+        with dag:
+            TriggerDagRunOperator.partial(
+                task_id="run_changed_units", trigger_dag_id=incident_work_dag_id(config),
+                skip_when_already_exists=True,  # a retry never runs the unit twice
+            ).expand_kwargs(dag.get_task("sweep_incidents").output)
+    return dag
+
+
+def incident_work_dag_id(config: RoadmapConfig) -> str:
+    return f"{config.roadmap.dag_id_prefix}_incident_work"
+
+
+def build_incident_work_dag(config: RoadmapConfig) -> DAG | None:
+    """A unit run again in its original run after level 2 changed it (triggered by the sweep)."""
+    from castmatch.operators.incidents import IncidentWorkOperator
+
+    if config.roadmap is None:
+        return None
+    problems = [str(i) for i in config.issues_for(family="incidents")]
+    if problems:
+        return _error_dag(incident_work_dag_id(config), config, problems, [config.roadmap.dag_id_prefix, "operations"])
+    with DAG(
+        dag_id=incident_work_dag_id(config),
+        description=f"{config.roadmap.name}: a unit changed by an incident's level 2, run again in its run",
+        schedule=None,
+        start_date=FALLBACK_START,
+        catchup=False,
+        tags=[config.roadmap.dag_id_prefix, "operations", "incidents"],
+        default_args=default_args(config),
+        params={"run_key": Param("", type="string", description="The run the unit belongs to"),
+                "work_unit": Param("", type="string", description="The work unit to run again"),
+                "clock": run_params(config)["clock"]},
+        doc_md="# Incident work\n\nTriggered by the incidents sweep when agents' proposal changed a unit (another "
+               "lead agent, renegotiated dependencies, revised instructions): the unit runs again in its original "
+               "run, as changed; its deliverable replaces the failed attempt, and the incident resolves.",
+    ) as dag:
+        pool, _ = config.agent_pool
+        IncidentWorkOperator(task_id="run_unit", roadmap_dir=str(config.directory), pool=pool,
+                             retry_policy=agent_retry_policy(config))
+    return dag
 
 
 FAMILIES = ("weeks", "roadmap", "chains", "operations")
@@ -531,7 +575,8 @@ def build_dags(roadmap_dir: str | Path | None = None, family: str | None = None)
     if family in (None, "chains"):
         dags += build_chain_dags(config)
     if family in (None, "operations"):
-        dags += [build_standup_dag(config), build_probe_dag(config), build_incident_dag(config)]
+        dags += [build_standup_dag(config), build_probe_dag(config), build_incident_dag(config),
+                 build_incident_work_dag(config)]
     if family is not None and family not in FAMILIES:
         raise ValueError(f"unknown DAG family {family!r} (one of {', '.join(FAMILIES)})")
     return {dag.dag_id: dag for dag in dags if dag is not None}

@@ -112,7 +112,7 @@ def sweep(config, store, *, now: dt.datetime | None = None) -> dict:
     roadmap_id = roadmap_id_of(config)
     actor = orchestrator_name(roadmap_id)
     names = {n: name for n, name, _ in levels(config)}
-    counts = {"open": 0, "resolved": 0, "escalated": 0}
+    counts = {"open": 0, "resolved": 0, "escalated": 0, "rerun": []}
     for incident in store.incidents(roadmap_id=roadmap_id, open_only=True):
         counts["open"] += 1
         cleared = cause_cleared(config, store, incident, now=now)
@@ -134,6 +134,16 @@ def sweep(config, store, *, now: dt.datetime | None = None) -> dict:
             counts["escalated"] += 1
             log.warning("incident #%d escalated to level %d (%s): %s %s", incident["id"], level, names.get(level, "?"),
                         incident["kind"], incident["subject"])
+            if level == 2:  # the agents around it are asked now; a valid proposal is applied
+                from castmatch.collaboration import run_level2
+
+                outcome = run_level2(config, store, {**incident, "level": 2})
+                if outcome["rerun"]:
+                    run = store.run(incident["run_key"])
+                    counts["rerun"].append({
+                        "trigger_run_id": f"incident_{incident['id']}__{outcome['rerun']}",  # one run, even retried
+                        "conf": {"run_key": incident["run_key"], "work_unit": outcome["rerun"],
+                                 "clock": run["clock"] if run else "real"}})
     return counts
 
 

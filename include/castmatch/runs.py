@@ -82,6 +82,10 @@ def run_scope(context, config) -> RunScope:
     ti = context["ti"]
     params = _params(context)
     clock = clock_of(context, default_clock_mode(config.roadmap))
+    joined = params.get("run_key")  # work an incident asks for in an existing run (castmatch.collaboration)
+    if joined and roadmap_of(joined) == roadmap_id:
+        return RunScope(roadmap_id, joined, "roadmap" if joined.split(SEP)[1:2] == ["roadmap"] else "week",
+                        ti.dag_id, ti.run_id, clock)
     roadmap_run = params.get("roadmap_run_id")
     if ti.dag_id == driver_dag_id(roadmap_id):  # the roadmap driver itself
         roadmap_run = ti.run_id

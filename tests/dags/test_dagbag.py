@@ -47,7 +47,7 @@ class TestDagBag:
         assert len(chains) == 6
         assert sorted(bag.dags) == sorted([f"castmatch_week_{w:02d}" for w in range(1, 13)]
                                           + ["castmatch_roadmap", "castmatch_daily_standup", "castmatch_probes", "castmatch_incidents",
-                                             *chains])
+                                             "castmatch_incident_work", *chains])
 
     def test_chain_trigger_units_publish_the_assets_their_chain_waits_for(self, bag):
         config = load_roadmap()
@@ -171,7 +171,7 @@ class TestBrokenWeekFile:
         assert "castmatch_week_03" in bag.import_errors[str(ROOT / "dags" / "castmatch_weeks.py")]
         chains = [f"castmatch_chain_{c.id}" for c in config.operations.chains]
         expected = [f"castmatch_week_{w:02d}" for w in range(1, 13) if w != 3] + [
-            "castmatch_daily_standup", "castmatch_probes", "castmatch_incidents", *chains]
+            "castmatch_daily_standup", "castmatch_probes", "castmatch_incidents", "castmatch_incident_work", *chains]
         assert sorted(bag.dags) == sorted(expected)
 
 

@@ -27,7 +27,8 @@ class TestExampleRoadmap:
         bag = DagBag(str(ROOT / "dags"))
         assert bag.import_errors == {}
         assert sorted(bag.dags) == sorted([f"example_week_{w:02d}" for w in range(1, 5)] + [
-            "example_roadmap", "example_daily_standup", "example_incidents", "example_chain_foundations_to_team"])
+            "example_roadmap", "example_daily_standup", "example_incidents", "example_incident_work",
+            "example_chain_foundations_to_team"])
         week1 = bag.dags["example_week_01"]
         # defaults a team did not write: priority (the middle one), the reviewer's veto via @enforcers
         assert week1.get_task("w01_backend_developer").priority_weight == config.priority_weight(

@@ -5,6 +5,7 @@ find the change in their next prompts."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from castmatch.config import load_roadmap
+from castmatch.store import Store
 from tests.airflow_stack import free_port, wait_until
 from tests.helpers import castmatch_json, dags_test
 
@@ -104,3 +106,97 @@ class TestLevelOneRestartsRedis:
         request = build_request(config, unit, {}, week=2, notices=notices)
         assert "<notices>" in request.user_message and "probe failed redis: restart" in request.user_message
         assert store.agent_notices(run_key=run_key, agent_id="frontend-developer") == []
+
+
+FAST_LLM = """conn_id: anthropic_default
+max_tokens: 1024
+timeout_seconds: 5
+repair_attempts: 1
+retry: {attempts: 3, backoff_seconds: 0.05, min_backoff_seconds: 0.05, max_backoff_seconds: 0.2, task_retry_delay_seconds: 1}
+prices:
+  claude-sonnet-4-5: {input: 3.00, output: 15.00, cache_write: 3.75, cache_read: 0.30}
+"""
+BLOCKED = {"summary": "Blocked on the API gateway", "content": "Cannot build the backend without gateway credentials.",
+           "status": "blocked", "blockers": ["API gateway credentials missing"], "progress": 10}
+
+
+def responder(body: dict) -> dict:
+    """The fake Claude's answers: the backend developer blocks on its week 1 unit; at level 2 it
+    proposes an invalid renegotiation, the lead developer a valid reassignment, the reviewer escalation."""
+    from tests.fakes.fake_anthropic import default_tool_input
+
+    tool = body["tool_choice"]["name"]
+    system = body["system"][0]["text"]
+    user = body["messages"][0]["content"]
+    user = user if isinstance(user, str) else " ".join(b.get("text", "") for b in user)
+    if tool == "propose_resolution":
+        if system.startswith("You are the backend developer"):
+            return {"action": "renegotiate_dependency", "reason": "drop the gateway", "dependency": "w01_api_gateway"}
+        if system.startswith("You are the lead developer"):
+            return {"action": "reassign", "reason": "the frontend developer knows the API contracts",
+                    "agent": "frontend-developer"}
+        return {"action": "escalate", "reason": "people should decide"}
+    if tool == "submit_deliverable" and system.startswith("You are the backend developer") \
+            and "Work unit `w01_backend_developer`" in user:
+        return BLOCKED
+    tool_spec = next(t for t in body["tools"] if t["name"] == tool)
+    return default_tool_input(tool_spec, body)
+
+
+@pytest.mark.e2e
+class TestLevelTwoCollaboration:
+    def test_a_blocked_unit_is_reassigned_by_the_agents_and_delivered(self, pg_url, airflow_db, redis_prefix, tmp_path):
+        from tests.fakes.fake_anthropic import FakeAnthropic
+
+        roadmap = tmp_path / "roadmap"
+        shutil.copytree(EXAMPLE, roadmap)
+        (roadmap / "llm.yaml").write_text(FAST_LLM)
+        team = roadmap / "team.yaml"
+        team.write_text(team.read_text().replace("    name: Frontend Developer\n",
+                                                 "    name: Frontend Developer\n    can_cover: [backend-developer]\n"))
+        assert load_roadmap(roadmap).issues == []
+        with FakeAnthropic(responder=responder) as claude:
+            env = {**os.environ, "CASTMATCH_ROADMAP_DIR": str(roadmap), "CASTMATCH_LLM": "live",
+                   "AIRFLOW_CONN_ANTHROPIC_DEFAULT": json.dumps(
+                       {"conn_type": "anthropic", "password": claude.api_key, "host": claude.url})}
+            week = dags_test("example_week_01", "2026-12-07T00:00:00+00:00", env, conf={"clock": "compressed"})
+            assert "state=failed" in week.stdout and "w01_backend_developer is blocked" in week.stdout
+
+            def report(*args):
+                return castmatch_json(*args, "--roadmap", str(roadmap), database_url=pg_url)
+
+            [blocked] = report("incidents")
+            assert (blocked["kind"], blocked["subject"], blocked["level"]) == ("unit_blocked", "w01_backend_developer", 1)
+            assert "API gateway credentials missing" in blocked["detail"]
+
+            # the sweep, as its DAG runs every cycle: level 2 asks the agents around the unit
+            sweep = dags_test("example_incidents", "2026-12-07T01:00:00+00:00", env)
+            assert "state=success" in sweep.stdout, sweep.stdout[-3000:]
+            [incident] = report("incidents")
+            proposals = [(a["action"], a["outcome"], a["actor"]) for a in incident["actions"] if a["level"] == 2]
+            assert proposals == [
+                ("escalated_to_level_2", "ok", "example-orchestrator"),
+                ("proposal:renegotiate_dependency", "rejected", "backend-developer"),
+                ("proposal:reassign", "applied", "lead-developer"),
+                ("proposal:escalate", "proposed", "reviewer"),
+            ], proposals
+            rejected = next(a for a in incident["actions"] if a["outcome"] == "rejected")
+            assert "invalid: 'w01_api_gateway' is not a dependency of w01_backend_developer" in rejected["detail"]
+            run_key = report("runs")[0]["run_key"]
+            calls = Store(pg_url).llm_calls(run_key=run_key, purpose="incident")
+            assert [c["outcome"] for c in calls] == ["ok", "ok", "ok"]  # the level 2 calls are booked
+
+            # the sweep triggered the unit's run again in its run, as changed: run it as the scheduler would
+            from airflow.models.dagrun import DagRun
+
+            [triggered] = DagRun.find(dag_id="example_incident_work")
+            assert triggered.run_id == f"incident_{incident['id']}__w01_backend_developer"
+            assert triggered.conf == {"run_key": run_key, "work_unit": "w01_backend_developer", "clock": "compressed"}
+            work = dags_test("example_incident_work", "2026-12-07T02:00:00+00:00", env, conf=triggered.conf)
+            assert "state=success" in work.stdout, work.stdout[-3000:]
+
+        delivered = Store(pg_url).upstream_deliverables(["w01_backend_developer"], run_key=run_key)
+        assert delivered["w01_backend_developer"]["agent_id"] == "frontend-developer"
+        sweep = dags_test("example_incidents", "2026-12-07T03:00:00+00:00", env)
+        [incident] = report("incidents")
+        assert incident["state"] == "resolved" and "w01_backend_developer delivered" in incident["resolution"]

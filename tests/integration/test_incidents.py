@@ -70,7 +70,11 @@ class TestIncidents:
         [row] = castmatch_json("incidents", "--roadmap", str(EXAMPLE), "--run", RUN, database_url=pg_url)
         assert (row["kind"], row["subject"], row["state"], row["level"], row["level_name"]) == (
             "gate_vetoed", "foundation_gate", "open", 3, "Human Oversight")
-        assert [a["action"] for a in row["actions"]] == ["opened", "escalated_to_level_2", "escalated_to_level_3"]
+        assert [a["action"] for a in row["actions"]] == ["opened", "escalated_to_level_2", "collaboration",
+                                                         "escalated_to_level_3"]
+        asked = row["actions"][2]  # the offline backend cannot ask agents: said, not pretended
+        assert asked["outcome"] == "skipped" and "NOT ASKED: offline backend" in asked["detail"]
+        assert "reviewer" in asked["detail"]
 
     def test_on_the_compressed_clock_the_ladder_is_compressed_too(self, pg_url):
         config, store = load_roadmap(EXAMPLE), Store(pg_url)

@@ -140,6 +140,7 @@ def cross_check(config: RoadmapConfig) -> None:
         _duplicates(report, "team.yaml", config.team.agents, ("agents",), "agent")
         for i, agent in enumerate(config.team.agents):
             _unknown(report, "team.yaml", ("agents", i, "depends_on"), agent.depends_on, agents, "agent")
+            _unknown(report, "team.yaml", ("agents", i, "can_cover"), [c for c in agent.can_cover if c != "*"], agents, "agent")
             if agent.id in agent.depends_on:
                 report("team.yaml", ("agents", i, "depends_on"), f"agent {agent.id!r} depends on itself")
         cycle = _find_cycle({a.id: [d for d in a.depends_on if d != a.id] for a in config.team.agents})

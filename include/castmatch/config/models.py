@@ -72,6 +72,8 @@ class Agent(Strict):
     enforcer: bool = Field(default=False, description="Reviews other agents' deliverables; gates may name it as "
                            "an enforcer or reviewer ('@enforcers' names every enforcer)")
     veto: bool = Field(default=False, description="An enforcer whose failed review can veto a gate (needs enforcer: true)")
+    can_cover: list[str] = Field(default_factory=list, description="Agents whose units this agent may take over when "
+                                 "an incident reassigns them ('*': anyone's)")
     short_name: str = Field(default="", description="Label in the status matrix (default: the id)")
     current_task: str = Field(default="", description="Shown until the agent's first stored deliverable")
     next_milestone: str = Field(default="", description="Told to the agent in its prompt")

@@ -36,6 +36,21 @@ def record_failure(store, keys: dict, try_number: int, error: str, state: str = 
     return f" (and the failure could not be stored: {describe(last)})"
 
 
+def with_override(store, run_key: str, unit, log):
+    """The unit as level 2 changed it in this run (another lead, renegotiated dependencies)."""
+    override = store.unit_override(run_key=run_key, work_unit_id=unit.id)
+    if override is None:
+        return unit
+    changes = {}
+    if override["lead_agent"]:
+        changes["agents"] = [override["lead_agent"], *[a for a in unit.agents if a != override["lead_agent"]]]
+    if override["depends_on"] is not None:
+        changes["depends_on"] = list(override["depends_on"])
+    log.warning("work unit %s as changed by incident #%s (proposed by %s): %s", unit.id, override["incident_id"],
+                override["proposed_by"], changes)
+    return unit.model_copy(update=changes)
+
+
 def open_unit_incident(config, store, log, *, run_key: str, state: str, unit, detail: str) -> None:
     """The incident of a unit that ended ``state`` for good (never masks the unit's own failure)."""
     from castmatch.incidents import UNIT_KINDS, open_incident
@@ -88,10 +103,11 @@ class AgentOperator(BaseOperator):
         ti = context["ti"]
         dag_id, run_id, try_number = ti.dag_id, ti.run_id, ti.try_number
         run_key = scope.run_key
+        store = Store()
+        unit = with_override(store, run_key, unit, self.log)
         agent_id = unit.agents[0]
         keys = {"dag_id": dag_id, "run_key": run_key, "run_id": run_id, "work_unit_id": unit.id, "agent_id": agent_id}
 
-        store = Store()
         register(store, scope, context)
         store.sync_config(config, unit_ids=[unit.id])
         store.unit_started(**keys, try_number=try_number)

@@ -697,3 +697,23 @@ class Store:
                                    e.c.run_key.in_([run_key, f"{roadmap_id}:operations"])).order_by(e.c.ts, e.c.id)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
+
+    # ---------------------------------------------------------------- units changed by level 2
+
+    def save_unit_override(self, *, run_key: str, work_unit_id: str, lead_agent: str | None,
+                           depends_on: list[str] | None, incident_id: int | None, proposed_by: str) -> None:
+        with self.engine.begin() as conn:
+            current = conn.execute(sa.select(t.unit_overrides).where(
+                t.unit_overrides.c.run_key == run_key, t.unit_overrides.c.work_unit_id == work_unit_id)).mappings().first()
+            _upsert(conn, t.unit_overrides, {
+                "run_key": run_key, "work_unit_id": work_unit_id,
+                "lead_agent": lead_agent or (current["lead_agent"] if current else None),
+                "depends_on": depends_on if depends_on is not None else (current["depends_on"] if current else None),
+                "incident_id": incident_id, "proposed_by": proposed_by, "updated_at": utcnow(),
+            }, ["run_key", "work_unit_id"])
+
+    def unit_override(self, *, run_key: str, work_unit_id: str) -> dict | None:
+        o = t.unit_overrides
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(o).where(o.c.run_key == run_key, o.c.work_unit_id == work_unit_id)).mappings().first()
+        return dict(row) if row else None

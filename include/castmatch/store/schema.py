@@ -397,3 +397,17 @@ connection_overrides = sa.Table(
     sa.Column("reason", sa.Text, nullable=False, server_default=""),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# How level 2 changed a unit in a run (an agent's proposal applied): another lead agent, dependencies
+# dropped or replaced. The unit's next try in that run reads it.
+unit_overrides = sa.Table(
+    "cm_unit_overrides",
+    metadata,
+    sa.Column("run_key", sa.String(250), primary_key=True),
+    sa.Column("work_unit_id", sa.String(100), primary_key=True),
+    sa.Column("lead_agent", sa.String(100)),
+    sa.Column("depends_on", sa.JSON),  # the unit's dependencies from now on (None: as configured)
+    sa.Column("incident_id", sa.Integer),
+    sa.Column("proposed_by", sa.String(100), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -1,5 +1,5 @@
 """Incidents and what was done about them (the escalation ladder's durable state), and the
-connections that stand in for others after a fallback.
+connections that stand in for others after a fallback, and units changed by agents' proposals.
 
 Revision ID: 0009
 Revises: 0008
@@ -58,7 +58,20 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "cm_unit_overrides",
+        sa.Column("run_key", sa.String(250), primary_key=True),
+        sa.Column("work_unit_id", sa.String(100), primary_key=True),
+        sa.Column("lead_agent", sa.String(100)),
+        sa.Column("depends_on", sa.JSON),
+        sa.Column("incident_id", sa.Integer),
+        sa.Column("proposed_by", sa.String(100), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("cm_unit_overrides")
     op.drop_table("cm_connection_overrides")
     op.drop_index("ix_cm_incident_actions_incident", table_name="cm_incident_actions")
     op.drop_table("cm_incident_actions")
