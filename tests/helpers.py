@@ -14,7 +14,8 @@ def dags_test(dag_id: str, logical_date: str, env: dict | None = None, answers: 
               conf: dict | None = None):
     """``airflow dags test`` of this virtualenv in a subprocess; returns the CompletedProcess.
 
-    ``answers`` maps a human-in-the-loop task id to ``(option, reason, user)``: when that task asks
+    ``answers`` maps a human-in-the-loop task id to ``(option, reason, user)`` (or a callable given the
+    request, or None to leave it unanswered until its window passes): when that task asks
     (Airflow's Required Actions), the answer is given the way the UI gives it (``castmatch.human``,
     the handler of the UI's REST route). A request with no answer here fails the test at once
     instead of waiting forever. ``conf`` is the run's conf (e.g. the roadmap run a week joins).
@@ -45,8 +46,14 @@ def dags_test(dag_id: str, logical_date: str, env: dict | None = None, answers: 
                     if request.dag_id != dag_id:
                         continue
                     assert request.task_id in answers, f"{dag_id}.{request.task_id} asks a person and the test has no answer"
-                    option, reason, user = answers.pop(request.task_id)
-                    answer(request, option, reason=reason, user=user)
+                    if answers[request.task_id] is None:  # left to its response window
+                        continue
+                    given = answers.pop(request.task_id)
+                    if callable(given):  # the test answers itself (e.g. with `castmatch answer`)
+                        given(request)
+                    else:
+                        option, reason, user = given
+                        answer(request, option, reason=reason, user=user)
                     answered.append(request)
                 time.sleep(0.5)
         finally:

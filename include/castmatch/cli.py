@@ -182,6 +182,20 @@ def _reviews(args) -> int:
     return 0
 
 
+def _form_params(pairs: list[str] | None) -> dict:
+    """``KEY=VALUE`` form fields (a number or JSON value is parsed, anything else kept as text)."""
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CliError(f"--param takes KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
 def _answer(args) -> int:
     from castmatch.human import NoSuchRequest, answer, find_request
 
@@ -189,7 +203,8 @@ def _answer(args) -> int:
     try:
         request = _airflow_db(lambda: find_request(args.request, run_id=args.run,
                                                    dag_id_prefix=config.roadmap.dag_id_prefix + "_"))
-        done = _airflow_db(lambda: answer(request, args.option, reason=args.reason, user=args.user))
+        params = _form_params(args.param)
+        done = _airflow_db(lambda: answer(request, args.option, reason=args.reason, user=args.user, params=params))
     except (NoSuchRequest, ValueError) as exc:
         raise CliError(str(exc)) from None
     print(f"answered {done['dag_id']}/{done['task_id']} (run {done['run_id']}): {args.option!r} as {done['responded_by']}"
@@ -263,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--option", required=True, help="one of the request's options, e.g. Approve, Reject, 'Keep NO-GO'")
     p.add_argument("--reason", default="", help="why (recorded with the answer)")
     p.add_argument("--as", dest="user", default=os.environ.get("USER") or "cli", help="who answers (default: $USER)")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE",
+                   help="a field of the request's form, e.g. days=3 or agent=backend-api-developer (repeatable)")
     p.add_argument("--run", default=None, help="the run id, when several runs wait in the same task")
     p.add_argument("--roadmap", default=None, help="roadmap folder (default: $CASTMATCH_ROADMAP_DIR or CastMatch)")
     p.set_defaults(func=_answer)

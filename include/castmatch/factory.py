@@ -517,14 +517,52 @@ def build_incident_dag(config: RoadmapConfig) -> DAG | None:
 
         with dag:
             TriggerDagRunOperator.partial(
-                task_id="run_changed_units", trigger_dag_id=incident_work_dag_id(config),
-                skip_when_already_exists=True,  # a retry never runs the unit twice
+                task_id="trigger_incident_runs",
+                skip_when_already_exists=True,  # one run per incident and purpose, even retried
             ).expand_kwargs(dag.get_task("sweep_incidents").output)
     return dag
 
 
 def incident_work_dag_id(config: RoadmapConfig) -> str:
     return f"{config.roadmap.dag_id_prefix}_incident_work"
+
+
+def incident_review_dag_id(config: RoadmapConfig) -> str:
+    return f"{config.roadmap.dag_id_prefix}_incident_review"
+
+
+def build_incident_review_dag(config: RoadmapConfig) -> DAG | None:
+    """Level 3: people decide on an incident (Required Actions), triggered by the sweep."""
+    from castmatch.operators.incidents import IncidentReviewOperator
+
+    if config.roadmap is None:
+        return None
+    problems = [str(i) for i in config.issues_for(family="incidents")]
+    if problems:
+        return _error_dag(incident_review_dag_id(config), config, problems, [config.roadmap.dag_id_prefix, "operations"])
+    top = config.operations.escalation[-1] if config.operations and config.operations.escalation else None
+    with DAG(
+        dag_id=incident_review_dag_id(config),
+        description=f"{config.roadmap.name}: people decide on an incident the agents could not resolve",
+        schedule=None,
+        start_date=FALLBACK_START,
+        catchup=False,
+        tags=[config.roadmap.dag_id_prefix, "operations", "incidents"],
+        default_args=default_args(config),
+        params={"run_key": Param("", type="string", description="The run of the incident"),
+                "incident": Param(0, type="integer", description="The incident's id"),
+                "clock": run_params(config)["clock"]},
+        doc_md="# Incident review (level 3, human oversight)\n\nTriggered by the incidents sweep when an incident "
+               "reaches the top of the ladder. Keep stopped (default, also without an answer), accept the risk, extend "
+               "the timeline by N days, or reassign the unit to another agent.",
+    ) as dag:
+        IncidentReviewOperator(
+            task_id="decide", roadmap_dir=str(config.directory),
+            subject="An incident needs a decision", response_timeout=review_window(config, "real"),
+            assigned_users=[{"id": p, "name": p} for p in (top.people if top else [])] or None,
+            notifiers=[human_review_announcement(config.roadmap.connections.slack)],
+        )
+    return dag
 
 
 def build_incident_work_dag(config: RoadmapConfig) -> DAG | None:
@@ -576,7 +614,7 @@ def build_dags(roadmap_dir: str | Path | None = None, family: str | None = None)
         dags += build_chain_dags(config)
     if family in (None, "operations"):
         dags += [build_standup_dag(config), build_probe_dag(config), build_incident_dag(config),
-                 build_incident_work_dag(config)]
+                 build_incident_work_dag(config), build_incident_review_dag(config)]
     if family is not None and family not in FAMILIES:
         raise ValueError(f"unknown DAG family {family!r} (one of {', '.join(FAMILIES)})")
     return {dag.dag_id: dag for dag in dags if dag is not None}

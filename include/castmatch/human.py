@@ -87,7 +87,7 @@ def find_request(ref: str, *, run_id: str | None = None, dag_id_prefix: str | No
     return matches[0]
 
 
-def answer(request: PendingRequest, option: str, *, reason: str = "", user: str) -> dict:
+def answer(request: PendingRequest, option: str, *, reason: str = "", user: str, params: dict | None = None) -> dict:
     """Answer ``request`` with ``option`` (and a reason) as ``user``, through the handler of
     Airflow's REST route (the same path as the UI form). Returns what Airflow stored."""
     from airflow.api_fastapi.core_api.datamodels.hitl import UpdateHITLDetailPayload
@@ -105,9 +105,11 @@ def answer(request: PendingRequest, option: str, *, reason: str = "", user: str)
         def get_name(self) -> str:
             return user
 
+    from airflow.api_fastapi.app import create_auth_manager
     from fastapi import HTTPException
 
-    payload = UpdateHITLDetailPayload(chosen_options=[option], params_input={"reason": reason})
+    create_auth_manager()  # the route asks it whether the user is one the request is assigned to
+    payload = UpdateHITLDetailPayload(chosen_options=[option], params_input={**(params or {}), "reason": reason})
     try:
         with create_session() as session:
             response = update_hitl_detail(dag_id=request.dag_id, dag_run_id=request.run_id, task_id=request.task_id,

@@ -103,17 +103,45 @@ def due_level(config, clock, incident: dict, now: dt.datetime) -> int | None:
     return following[0][0] if now >= opened + clock.span(after / (24 * 60)) else None
 
 
+def _rerun(config, store, incident: dict, unit: str, actor: str, level: int) -> dict:
+    """The trigger of ``<prefix>_incident_work`` for ``unit`` in the incident's run (recorded; one
+    run id per incident and unit, so a retried trigger never runs it twice)."""
+    from castmatch.factory import incident_work_dag_id
+
+    store.incident_action(incident["id"], level=level, action="rerun_requested", outcome="ok", detail=unit, actor=actor)
+    return {"trigger_dag_id": incident_work_dag_id(config), "trigger_run_id": f"incident_{incident['id']}__{unit}",
+            "conf": {"run_key": incident["run_key"], "work_unit": unit,
+                     "clock": _run_clock_mode(store, incident["run_key"])}}
+
+
+def _run_clock_mode(store, run_key: str) -> str:
+    run = store.run(run_key)
+    return run["clock"] if run else "real"
+
+
+def _pending_rerun(incident: dict) -> str | None:
+    """A unit a person reassigned (level 3) that was not run again yet."""
+    pending = None
+    for action in incident.get("actions", []):
+        if action["action"] == "rerun_pending":
+            pending = action["detail"]
+        elif action["action"] == "rerun_requested" and action["detail"] == pending:
+            pending = None
+    return pending
+
+
 def sweep(config, store, *, now: dt.datetime | None = None) -> dict:
     """Resolve every open incident of the roadmap whose cause is gone; escalate the others whose
-    time has come. Returns counts (logged per incident)."""
+    time has come (level 2 asks the agents, level 3 the people). Returns the counts and the DAG
+    runs to trigger (``triggers``: units to run again, incident reviews), each logged."""
     from castmatch.runs import orchestrator_name, roadmap_id_of
 
     now = now or dt.datetime.now(dt.UTC)
     roadmap_id = roadmap_id_of(config)
     actor = orchestrator_name(roadmap_id)
     names = {n: name for n, name, _ in levels(config)}
-    counts = {"open": 0, "resolved": 0, "escalated": 0, "rerun": []}
-    for incident in store.incidents(roadmap_id=roadmap_id, open_only=True):
+    counts = {"open": 0, "resolved": 0, "escalated": 0, "triggers": []}
+    for incident in store.incidents(roadmap_id=roadmap_id, open_only=True, with_actions=True):
         counts["open"] += 1
         cleared = cause_cleared(config, store, incident, now=now)
         if cleared:
@@ -121,6 +149,9 @@ def sweep(config, store, *, now: dt.datetime | None = None) -> dict:
                 counts["resolved"] += 1
                 log.info("incident #%d resolved: %s", incident["id"], cleared)
             continue
+        pending = _pending_rerun(incident)
+        if pending:
+            counts["triggers"].append(_rerun(config, store, incident, pending, actor, incident["level"]))
         clock = _clock(config, store, incident["run_key"])
         level = due_level(config, clock, incident, now)
         if level is None:
@@ -129,21 +160,27 @@ def sweep(config, store, *, now: dt.datetime | None = None) -> dict:
             continue
         detail = (f"unresolved after level {incident['level']} ({names.get(incident['level'], '?')}): "
                   f"{incident['detail'][:300]}")
-        if store.escalate_incident(incident["id"], from_level=incident["level"], to_level=level, detail=detail,
-                                   actor=actor):
-            counts["escalated"] += 1
-            log.warning("incident #%d escalated to level %d (%s): %s %s", incident["id"], level, names.get(level, "?"),
-                        incident["kind"], incident["subject"])
-            if level == 2:  # the agents around it are asked now; a valid proposal is applied
-                from castmatch.collaboration import run_level2
+        if not store.escalate_incident(incident["id"], from_level=incident["level"], to_level=level, detail=detail,
+                                       actor=actor):
+            continue  # another sweep did it
+        counts["escalated"] += 1
+        log.warning("incident #%d escalated to level %d (%s): %s %s", incident["id"], level, names.get(level, "?"),
+                    incident["kind"], incident["subject"])
+        if level == 2:  # the agents around it are asked now; a valid proposal is applied
+            from castmatch.collaboration import run_level2
 
-                outcome = run_level2(config, store, {**incident, "level": 2})
-                if outcome["rerun"]:
-                    run = store.run(incident["run_key"])
-                    counts["rerun"].append({
-                        "trigger_run_id": f"incident_{incident['id']}__{outcome['rerun']}",  # one run, even retried
-                        "conf": {"run_key": incident["run_key"], "work_unit": outcome["rerun"],
-                                 "clock": run["clock"] if run else "real"}})
+            outcome = run_level2(config, store, {**incident, "level": 2})
+            if outcome["rerun"]:
+                counts["triggers"].append(_rerun(config, store, incident, outcome["rerun"], actor, 2))
+        elif level == max(names):  # the top of the ladder: people are asked
+            from castmatch.factory import incident_review_dag_id
+
+            store.incident_action(incident["id"], level=level, action="people_asked", outcome="ok",
+                                  detail=f"Required Actions: {incident_review_dag_id(config)}", actor=actor)
+            counts["triggers"].append({"trigger_dag_id": incident_review_dag_id(config),
+                                       "trigger_run_id": f"incident_{incident['id']}__review",
+                                       "conf": {"run_key": incident["run_key"], "incident": incident["id"],
+                                                "clock": _run_clock_mode(store, incident["run_key"])}})
     return counts
 
 

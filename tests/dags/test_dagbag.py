@@ -47,7 +47,7 @@ class TestDagBag:
         assert len(chains) == 6
         assert sorted(bag.dags) == sorted([f"castmatch_week_{w:02d}" for w in range(1, 13)]
                                           + ["castmatch_roadmap", "castmatch_daily_standup", "castmatch_probes", "castmatch_incidents",
-                                             "castmatch_incident_work", *chains])
+                                             "castmatch_incident_work", "castmatch_incident_review", *chains])
 
     def test_chain_trigger_units_publish_the_assets_their_chain_waits_for(self, bag):
         config = load_roadmap()
@@ -77,7 +77,7 @@ class TestDagBag:
             for task in dag.tasks:
                 if isinstance(task, HITLOperator):  # a person's answer is not retried; it has a deadline
                     assert task.retries == 0 and task.response_timeout, f"{dag_id}.{task.task_id}"
-                    assert task.defaults in (["Reject"], ["Keep NO-GO"]), f"{dag_id}.{task.task_id}"  # the veto / NO-GO stands
+                    assert task.defaults in (["Reject"], ["Keep NO-GO"], ["Keep stopped"]), f"{dag_id}.{task.task_id}"  # the veto / NO-GO stands
                     continue
                 if isinstance(task, JUDGES):
                     # a verdict on what happened is not retried: retrying a re-trigger would reset the week's run,
@@ -171,7 +171,8 @@ class TestBrokenWeekFile:
         assert "castmatch_week_03" in bag.import_errors[str(ROOT / "dags" / "castmatch_weeks.py")]
         chains = [f"castmatch_chain_{c.id}" for c in config.operations.chains]
         expected = [f"castmatch_week_{w:02d}" for w in range(1, 13) if w != 3] + [
-            "castmatch_daily_standup", "castmatch_probes", "castmatch_incidents", "castmatch_incident_work", *chains]
+            "castmatch_daily_standup", "castmatch_probes", "castmatch_incidents", "castmatch_incident_work",
+            "castmatch_incident_review", *chains]
         assert sorted(bag.dags) == sorted(expected)
 
 

@@ -27,7 +27,7 @@ class TestExampleRoadmap:
         bag = DagBag(str(ROOT / "dags"))
         assert bag.import_errors == {}
         assert sorted(bag.dags) == sorted([f"example_week_{w:02d}" for w in range(1, 5)] + [
-            "example_roadmap", "example_daily_standup", "example_incidents", "example_incident_work",
+            "example_roadmap", "example_daily_standup", "example_incidents", "example_incident_work", "example_incident_review",
             "example_chain_foundations_to_team"])
         week1 = bag.dags["example_week_01"]
         # defaults a team did not write: priority (the middle one), the reviewer's veto via @enforcers

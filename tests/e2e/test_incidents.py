@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -190,7 +191,7 @@ class TestLevelTwoCollaboration:
             from airflow.models.dagrun import DagRun
 
             [triggered] = DagRun.find(dag_id="example_incident_work")
-            assert triggered.run_id == f"incident_{incident['id']}__w01_backend_developer"
+            assert triggered.run_id == f"incident_{incident['id']}__w01_backend_developer"  # once, even retried
             assert triggered.conf == {"run_key": run_key, "work_unit": "w01_backend_developer", "clock": "compressed"}
             work = dags_test("example_incident_work", "2026-12-07T02:00:00+00:00", env, conf=triggered.conf)
             assert "state=success" in work.stdout, work.stdout[-3000:]
@@ -200,3 +201,71 @@ class TestLevelTwoCollaboration:
         sweep = dags_test("example_incidents", "2026-12-07T03:00:00+00:00", env)
         [incident] = report("incidents")
         assert incident["state"] == "resolved" and "w01_backend_developer delivered" in incident["resolution"]
+
+
+def nobody_can_fix(body: dict) -> dict:
+    """The backend developer stays blocked, and every agent asked at level 2 says: people decide."""
+    if body["tool_choice"]["name"] == "propose_resolution":
+        return {"action": "escalate", "reason": "the gateway contract is a business decision"}
+    return responder(body)
+
+
+@pytest.mark.e2e
+class TestLevelThreePeople:
+    def test_people_are_asked_and_their_answer_extends_the_timeline(
+            self, pg_url, airflow_db, redis_prefix, tmp_path):
+        from airflow.models.dagrun import DagRun
+
+        from tests.fakes.fake_anthropic import FakeAnthropic
+
+        roadmap = tmp_path / "roadmap"
+        shutil.copytree(EXAMPLE, roadmap)
+        (roadmap / "llm.yaml").write_text(FAST_LLM)
+        ops = roadmap / "operations.yaml"
+        ops.write_text(ops.read_text() + """escalation:
+  - {level: 1, name: Automated Resolution, after_minutes: 0, actions: [Service restarts]}
+  - {level: 2, name: Agent Collaboration, after_minutes: 30, actions: [Cross-agent problem solving]}
+  - {level: 3, name: Human Oversight, after_minutes: 120, actions: [Strategic decisions], people: [asha]}
+""")
+        assert load_roadmap(roadmap).issues == []
+        with FakeAnthropic(responder=nobody_can_fix) as claude:
+            env = {**os.environ, "CASTMATCH_ROADMAP_DIR": str(roadmap), "CASTMATCH_LLM": "live",
+                   "AIRFLOW_CONN_ANTHROPIC_DEFAULT": json.dumps(
+                       {"conn_type": "anthropic", "password": claude.api_key, "host": claude.url})}
+            week = dags_test("example_week_01", "2026-12-07T00:00:00+00:00", env, conf={"clock": "compressed"})
+            assert "state=failed" in week.stdout
+            for hour in (1, 2):  # level 2 (every agent escalates), then level 3
+                sweep = dags_test("example_incidents", f"2026-12-07T0{hour}:00:00+00:00", env)
+                assert "state=success" in sweep.stdout, sweep.stdout[-3000:]
+
+        def report(*args):
+            return castmatch_json(*args, "--roadmap", str(roadmap), database_url=pg_url)
+
+        [incident] = report("incidents")
+        assert incident["level"] == 3 and incident["actions"][-1]["action"] == "people_asked"
+        [review] = DagRun.find(dag_id="example_incident_review")
+        assert review.conf == {"run_key": incident["run_key"], "incident": incident["id"], "clock": "compressed"}
+
+        # the review waits for a person (Required Actions); asha answers from a terminal
+        def extend(request):
+            out = subprocess.run([str(Path(sys.executable).parent / "castmatch"), "answer",
+                                  f"{request.dag_id}/{request.task_id}", "--run", request.run_id,
+                                  "--option", "Extend timeline", "--param", "days=3",
+                                  "--reason", "the gateway contract needs a week", "--as", "asha",
+                                  "--roadmap", str(roadmap)], capture_output=True, text=True, env=env)
+            assert out.returncode == 0, out.stderr
+
+        answered = dags_test("example_incident_review", "2026-12-07T03:00:00+00:00", env, conf=review.conf,
+                             answers={"decide": extend})
+        assert "WAITING FOR A PERSON" in answered.stdout
+        assert "state=success" in answered.stdout, answered.stdout[-3000:]
+        [incident] = report("incidents")
+        assert incident["state"] == "resolved"
+        assert incident["resolution"] == "timeline extended by 3 day(s) by asha: the gateway contract needs a week"
+        store = Store(pg_url)
+        assert store.extension_days(incident["run_key"]) == 3.0  # the remaining weeks start 3 days later
+        from castmatch.runs import run_clock
+
+        config = load_roadmap(roadmap)
+        shifted = run_clock(config, store, incident["run_key"], "compressed")
+        assert shifted.shift_days == 3.0

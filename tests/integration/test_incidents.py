@@ -65,13 +65,17 @@ class TestIncidents:
         assert sum(counts) == 1
         assert store.incidents(roadmap_id="example", run_key=RUN)[0]["level"] == 2
         assert sweep(config, store, now=opened + dt.timedelta(minutes=119))["escalated"] == 0  # L3 after 2 h
-        assert sweep(config, store, now=opened + dt.timedelta(minutes=121))["escalated"] == 1
+        top = sweep(config, store, now=opened + dt.timedelta(minutes=121))
+        assert top["escalated"] == 1  # people are asked: the review DAG is triggered, once per incident
+        assert top["triggers"] == [{"trigger_dag_id": "example_incident_review",
+                                    "trigger_run_id": f"incident_{incident['id']}__review",
+                                    "conf": {"run_key": RUN, "incident": incident["id"], "clock": "real"}}]
         assert sweep(config, store, now=opened + dt.timedelta(days=3))["escalated"] == 0  # the top of the ladder
         [row] = castmatch_json("incidents", "--roadmap", str(EXAMPLE), "--run", RUN, database_url=pg_url)
         assert (row["kind"], row["subject"], row["state"], row["level"], row["level_name"]) == (
             "gate_vetoed", "foundation_gate", "open", 3, "Human Oversight")
         assert [a["action"] for a in row["actions"]] == ["opened", "escalated_to_level_2", "collaboration",
-                                                         "escalated_to_level_3"]
+                                                         "escalated_to_level_3", "people_asked"]
         asked = row["actions"][2]  # the offline backend cannot ask agents: said, not pretended
         assert asked["outcome"] == "skipped" and "NOT ASKED: offline backend" in asked["detail"]
         assert "reviewer" in asked["detail"]
@@ -88,3 +92,32 @@ class TestIncidents:
         assert sweep(config, store, now=incident["opened_at"] + dt.timedelta(milliseconds=60))["escalated"] == 0
         assert castmatch_json("incidents", "--roadmap", str(EXAMPLE), "--run", RUN, "--open",
                               database_url=pg_url)[0]["level"] == 2
+
+
+class TestPeopleAnswer:
+    def test_no_answer_keeps_the_work_stopped_and_says_so(self, pg_url):
+        from castmatch.oversight import apply_answer
+
+        config, store = load_roadmap(EXAMPLE), Store(pg_url)
+        _run(store)
+        incident = open_incident(config, store, run_key=RUN, kind="unit_blocked", subject="w01_backend_developer",
+                                 agents=["backend-developer"], detail="blocked")
+        # what the standard provider hands the task when the response window passed unanswered
+        timed_out = {"chosen_options": ["Keep stopped"], "params_input": {}, "responded_by_user": None,
+                     "timedout": True}
+        done, rerun = apply_answer(config, store, incident, timed_out)
+        assert rerun is None and done == "nobody answered within the response window: the work stays stopped"
+        [row] = store.incidents(roadmap_id="example", run_key=RUN, with_actions=True)
+        assert row["state"] == "open" and row["actions"][-1]["action"] == "decision:keep_stopped"
+
+    def test_a_reassignment_by_a_person_is_checked_and_run_again_by_the_next_sweep(self, pg_url):
+        from castmatch.oversight import apply_answer
+
+        config, store = load_roadmap(EXAMPLE), Store(pg_url)
+        _run(store)
+        incident = open_incident(config, store, run_key=RUN, kind="unit_blocked", subject="w01_backend_developer",
+                                 agents=["backend-developer"], detail="blocked")
+        person = {"name": "asha", "id": "asha"}
+        done, rerun = apply_answer(config, store, incident, {"chosen_options": ["Reassign"], "responded_by_user": person,
+                                                             "params_input": {"agent": "frontend-developer", "reason": "x"}})
+        assert "frontend-developer cannot cover backend-developer" in done and rerun is None  # can_cover is empty

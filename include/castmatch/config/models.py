@@ -429,6 +429,8 @@ class EscalationLevel(Strict):
     after_minutes: int = Field(ge=0)
     until_minutes: int | None = Field(default=None, ge=0)
     actions: list[str] = Field(min_length=1)
+    people: list[str] = Field(default_factory=list, description="Airflow users asked at this level (the last "
+                              "level's are assigned the incident review; empty: anyone may answer)")
 
 
 class ResolutionAction(Strict):
