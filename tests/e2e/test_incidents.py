@@ -180,6 +180,7 @@ class TestLevelTwoCollaboration:
                 ("proposal:renegotiate_dependency", "rejected", "backend-developer"),
                 ("proposal:reassign", "applied", "lead-developer"),
                 ("proposal:escalate", "proposed", "reviewer"),
+                ("rerun_requested", "ok", "example-orchestrator"),  # the changed unit, run again once
             ], proposals
             rejected = next(a for a in incident["actions"] if a["outcome"] == "rejected")
             assert "invalid: 'w01_api_gateway' is not a dependency of w01_backend_developer" in rejected["detail"]
