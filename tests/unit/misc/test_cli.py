@@ -24,7 +24,7 @@ class TestUnreachable:
         assert "Start the database, or point CASTMATCH_DATABASE_URL" in line
         assert "s3cret" not in out.stderr and "Traceback" not in out.stderr
 
-    def test_an_unknown_run_is_one_line(self, tmp_path):
-        out = run("gates", "--run", "nope", CASTMATCH_DATABASE_URL=f"sqlite:///{tmp_path}/store.db")
+    def test_an_unknown_run_is_one_line(self, pg_url):
+        out = run("gates", "--run", "nope", CASTMATCH_DATABASE_URL=pg_url)  # the real store, with no such run
         assert out.returncode == 2 and "no run 'nope' of roadmap 'castmatch': `castmatch runs` lists them" in out.stderr
         assert "Traceback" not in out.stderr
