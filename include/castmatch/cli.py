@@ -124,6 +124,12 @@ def _incidents(args) -> int:
                        render_incidents)
 
 
+def _alerts(args) -> int:
+    from castmatch.alerts import alerts_report, render_alerts
+
+    return _run_report(args, ("team", "operations"), alerts_report, render_alerts)
+
+
 def _usage(args) -> int:
     from castmatch.reconcile import in_flight_limit
     from castmatch.usage import render_usage, usage_report
@@ -268,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("usage", "LLM calls, tokens, cache hit share and cost of a run per agent, week and backend", _usage)
     p = command("incidents", "incidents of a run (and failing services) with their level and every action", _incidents)
     p.add_argument("--open", action="store_true", help="only those not resolved")
+    command("alerts", "trigger-based alerts of a run: the event, the agents told, whether Slack got it", _alerts)
     command("runs", "the runs of the roadmap, newest first", _runs, run=False)
     command("reconcile", "check a run: one deliverable or one failure per started unit, no duplicates, nothing left "
             "running, every attempt in the ledger (exit 1 on a discrepancy)", _reconcile)

@@ -523,6 +523,10 @@ def build_incident_dag(config: RoadmapConfig) -> DAG | None:
     return dag
 
 
+def incident_sweep_dag_id(config: RoadmapConfig) -> str:
+    return f"{config.roadmap.dag_id_prefix}_incidents"
+
+
 def incident_work_dag_id(config: RoadmapConfig) -> str:
     return f"{config.roadmap.dag_id_prefix}_incident_work"
 
@@ -567,7 +571,9 @@ def build_incident_review_dag(config: RoadmapConfig) -> DAG | None:
 
 def build_incident_work_dag(config: RoadmapConfig) -> DAG | None:
     """A unit run again in its original run after level 2 changed it (triggered by the sweep)."""
-    from castmatch.operators.incidents import IncidentWorkOperator
+    from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+
+    from castmatch.operators.incidents import IncidentWorkOperator, StartUnblockedOperator
 
     if config.roadmap is None:
         return None
@@ -587,11 +593,17 @@ def build_incident_work_dag(config: RoadmapConfig) -> DAG | None:
                 "clock": run_params(config)["clock"]},
         doc_md="# Incident work\n\nTriggered by the incidents sweep when agents' proposal changed a unit (another "
                "lead agent, renegotiated dependencies, revised instructions): the unit runs again in its original "
-               "run, as changed; its deliverable replaces the failed attempt, and the incident resolves.",
+               "run, as changed; its deliverable replaces the failed attempt, and the incident resolves. Then the "
+               "units that waited on it start (Dependency Unblocked: one run of this DAG each, their agents told).",
     ) as dag:
         pool, _ = config.agent_pool
-        IncidentWorkOperator(task_id="run_unit", roadmap_dir=str(config.directory), pool=pool,
-                             retry_policy=agent_retry_policy(config))
+        run_unit = IncidentWorkOperator(task_id="run_unit", roadmap_dir=str(config.directory), pool=pool,
+                                        retry_policy=agent_retry_policy(config))
+        unblocked = StartUnblockedOperator(task_id="find_unblocked", roadmap_dir=str(config.directory))
+        run_unit >> unblocked >> TriggerDagRunOperator.partial(
+            task_id="start_unblocked",
+            skip_when_already_exists=True,  # one run per waiting unit, even retried
+        ).expand_kwargs(unblocked.output)
     return dag
 
 

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 UNIT_KINDS = {"failed": "unit_failed", "blocked": "unit_blocked", "needs_review": "needs_review",
               "budget_exceeded": "budget_exceeded"}
-KINDS = (*UNIT_KINDS.values(), "gate_vetoed", "no_go", "probe_failed")
+KINDS = (*UNIT_KINDS.values(), "gate_vetoed", "no_go", "probe_failed", "chain_blocked", "budget_near_limit")
 DEFAULT_LEVELS = ((1, "Automated Resolution", 0), (2, "Agent Collaboration", 30), (3, "Human Oversight", 120))
 
 
@@ -37,17 +37,20 @@ def levels(config) -> list[tuple[int, str, int]]:
     return [(e.level, e.name, e.after_minutes) for e in configured] or list(DEFAULT_LEVELS)
 
 
-def open_incident(config, store, *, run_key: str, kind: str, subject: str, agents, detail: str) -> dict:
+def open_incident(config, store, *, run_key: str, kind: str, subject: str, agents, detail: str,
+                  reopen: bool = True) -> dict:
     """Open (once) the incident of ``kind`` about ``subject`` in run ``run_key``; logged."""
     from castmatch.runs import orchestrator_name, roadmap_of
 
     row, opened = store.open_incident(run_key=run_key, kind=kind, subject=subject, agents=list(agents),
-                                      detail=detail, actor=orchestrator_name(roadmap_of(run_key)))
+                                      detail=detail, actor=orchestrator_name(roadmap_of(run_key)), reopen=reopen)
     if opened:
         log.warning("incident #%d opened (level 1, %s): %s %s: %s", row["id"], levels(config)[0][1], kind, subject,
                     detail[:300])
+        from castmatch.alerts import on_incident_opened
         from castmatch.resolution import run_level1
 
+        on_incident_opened(config, store, row)  # e.g. Quality Gate Failures: told once, before level 1 acts
         resolved = run_level1(config, store, row)  # level 1 acts at once
         if resolved:
             log.warning("incident #%d resolved at level 1: %s", row["id"], resolved)
@@ -74,7 +77,74 @@ def cause_cleared(config, store, incident: dict, *, now: dt.datetime) -> str | N
     if kind == "probe_failed":
         samples = store.probe_samples(subject, since=now - dt.timedelta(days=1))
         return f"probe {subject} ok again" if samples and samples[-1]["status"] == "ok" else None
+    if kind == "chain_blocked":
+        from castmatch.chains import chains_report
+
+        status = next((c["status"] for c in chains_report(config, store, run_key) if c["id"] == subject), None)
+        return f"chain {subject} {status}" if status in (None, "DONE") else None
+    if kind == "budget_near_limit":
+        share = dict(budget_shares(config, store, run_key)).get(subject)
+        warn_at = config.llm.budgets.warn_at if config.llm else 0.8
+        return f"{subject} budget at {share:.0%}" if share is not None and share < warn_at else None
     return None
+
+
+# ---------------------------------------------------------------------------- problems seen by watching a run
+
+
+def chain_deadline(clock, chain):
+    """When a chain's timeline ends on the run's clock (the end of its day, else of its week)."""
+    timeline = chain.timeline
+    if timeline.week is None:
+        return None
+    day = (timeline.week - 1) * clock.days_per_week + (timeline.day or clock.days_per_week)
+    return clock.day_start(day + 1)
+
+
+def budget_shares(config, store, run_key: str) -> list[tuple[str, float]]:
+    """(scope, share of its limit spent) of the run's LLM budgets that have a limit."""
+    if not config.llm:
+        return []
+    b = config.llm.budgets
+    scopes = [("roadmap", b.roadmap, {})]
+    scopes += [(f"week {w}", b.weeks.get(w, b.per_week), {"week": w}) for w in config.week_numbers]
+    scopes += [(f"agent {a}", b.agents.get(a, b.per_agent), {"agent_id": a}) for a in config.agents]
+    out = []
+    for name, limit, where in scopes:
+        if limit.usd is None and limit.tokens is None:
+            continue
+        usd, tokens = store.llm_spend(run_key=run_key, **where)
+        share = max(usd / limit.usd if limit.usd else 0.0, tokens / limit.tokens if limit.tokens else 0.0)
+        out.append((name, share))
+    return out
+
+
+def watch_run(config, store, run_key: str, *, now: dt.datetime) -> None:
+    """Open the incidents only a watch shows: a chain BLOCKED past its timeline, a budget nearing
+    its limit (``llm.yaml`` ``budgets.warn_at``). Idempotent: an open incident is left as it is."""
+    from castmatch.chains import chains_report
+
+    clock = _clock(config, store, run_key)
+    chains = {c.id: c for c in config.operations.chains} if config.operations else {}
+    for report in chains_report(config, store, run_key):
+        chain = chains[report["id"]]
+        deadline = chain_deadline(clock, chain)
+        if report["status"] != "BLOCKED" or deadline is None or now < deadline:
+            continue
+        stuck = [u["id"] + f" ({u['state']})" for u in report["trigger_units"] if not u["done"]]
+        leads = [config.work_units[u].agents[0] for u in [*chain.trigger.all_of, *chain.trigger.any_of]
+                 if u in config.work_units]
+        open_incident(config, store, run_key=run_key, kind="chain_blocked", subject=chain.id,
+                            agents=list(dict.fromkeys([*leads, *chain.action.notify])),
+                            detail=f"{chain.name} is BLOCKED past its timeline ({chain.timeline.description}, "
+                                   f"ended {deadline.isoformat()}): {', '.join(stuck) or 'its trigger'}", reopen=False)
+    warn_at = config.llm.budgets.warn_at if config.llm else 0.8
+    for scope, share in budget_shares(config, store, run_key):
+        if share >= warn_at:
+            agents = [scope.split(" ", 1)[1]] if scope.startswith("agent ") else []
+            open_incident(config, store, run_key=run_key, kind="budget_near_limit", subject=scope, agents=agents,
+                          detail=f"{scope} budget {share:.0%} spent (warn at {warn_at:.0%}): calls stop at 100%",
+                          reopen=False)
 
 
 # ---------------------------------------------------------------------------- the sweep
@@ -108,8 +178,10 @@ def _rerun(config, store, incident: dict, unit: str, actor: str, level: int) -> 
     run id per incident and unit, so a retried trigger never runs it twice)."""
     from castmatch.factory import incident_work_dag_id
 
+    earlier = sum(1 for a in incident.get("actions", []) if a["action"] == "rerun_requested")
     store.incident_action(incident["id"], level=level, action="rerun_requested", outcome="ok", detail=unit, actor=actor)
-    return {"trigger_dag_id": incident_work_dag_id(config), "trigger_run_id": f"incident_{incident['id']}__{unit}",
+    run_id = f"incident_{incident['id']}__{unit}" + (f"__{earlier + 1}" if earlier else "")
+    return {"trigger_dag_id": incident_work_dag_id(config), "trigger_run_id": run_id,
             "conf": {"run_key": incident["run_key"], "work_unit": unit,
                      "clock": _run_clock_mode(store, incident["run_key"])}}
 
@@ -120,7 +192,7 @@ def _run_clock_mode(store, run_key: str) -> str:
 
 
 def _pending_rerun(incident: dict) -> str | None:
-    """A unit a person reassigned (level 3) that was not run again yet."""
+    """A unit to run again (level 1 retry, level 3 reassignment) that was not triggered yet."""
     pending = None
     for action in incident.get("actions", []):
         if action["action"] == "rerun_pending":
@@ -141,6 +213,9 @@ def sweep(config, store, *, now: dt.datetime | None = None) -> dict:
     actor = orchestrator_name(roadmap_id)
     names = {n: name for n, name, _ in levels(config)}
     counts = {"open": 0, "resolved": 0, "escalated": 0, "triggers": []}
+    newest = store.runs(roadmap_id)
+    if newest:  # the run in progress: problems no task reports (late chains, budgets running out)
+        watch_run(config, store, newest[0]["run_key"], now=now)
     for incident in store.incidents(roadmap_id=roadmap_id, open_only=True, with_actions=True):
         counts["open"] += 1
         cleared = cause_cleared(config, store, incident, now=now)
@@ -150,8 +225,9 @@ def sweep(config, store, *, now: dt.datetime | None = None) -> dict:
                 log.info("incident #%d resolved: %s", incident["id"], cleared)
             continue
         pending = _pending_rerun(incident)
-        if pending:
+        if pending:  # the level's remedy runs first: the ladder waits for it one sweep
             counts["triggers"].append(_rerun(config, store, incident, pending, actor, incident["level"]))
+            continue
         clock = _clock(config, store, incident["run_key"])
         level = due_level(config, clock, incident, now)
         if level is None:
@@ -182,6 +258,52 @@ def sweep(config, store, *, now: dt.datetime | None = None) -> dict:
                                        "conf": {"run_key": incident["run_key"], "incident": incident["id"],
                                                 "clock": _run_clock_mode(store, incident["run_key"])}})
     return counts
+
+
+# ---------------------------------------------------------------------------- dependency unblocked
+
+
+def effective_depends_on(store, run_key: str, unit) -> list[str]:
+    """The unit's dependencies in run ``run_key`` (as level 2 or 3 renegotiated them, else configured)."""
+    override = store.unit_override(run_key=run_key, work_unit_id=unit.id)
+    return list(override["depends_on"]) if override and override["depends_on"] is not None else list(unit.depends_on)
+
+
+def waiting_units(config, store, *, run_key: str, blocker: str) -> list[str]:
+    """Units of run ``run_key`` that waited on ``blocker`` and can start now it is delivered: they
+    depend on it, every dependency is delivered, their week has run (its DAG skipped them as
+    upstream_failed) and they have not started."""
+    runs = store.unit_runs(run_key)
+    started = {r["work_unit_id"] for r in runs}
+    weeks_run = {config.unit_week[r["work_unit_id"]] for r in runs if r["work_unit_id"] in config.unit_week}
+    candidates = [u for u in config.work_units.values()
+                  if u.id not in started and config.unit_week[u.id] in weeks_run
+                  and blocker in effective_depends_on(store, run_key, u)]
+    if not candidates:
+        return []
+    needed = {d for u in candidates for d in effective_depends_on(store, run_key, u)}
+    delivered = set(store.upstream_deliverables(sorted(needed), run_key=run_key))
+    return [u.id for u in candidates if set(effective_depends_on(store, run_key, u)) <= delivered]
+
+
+def unblocked_triggers(config, store, *, run_key: str, blocker: str, clock: str, dag_id: str | None = None,
+                       run_id: str | None = None) -> list[dict]:
+    """Dependency Unblocked: the waiting units start (one ``<prefix>_incident_work`` run each, with a
+    run id fixed by run and unit, so a retry never starts one twice) and their agents are told."""
+    import hashlib
+
+    from castmatch.alerts import on_units_unblocked
+    from castmatch.factory import incident_work_dag_id
+
+    units = waiting_units(config, store, run_key=run_key, blocker=blocker)
+    if not units:
+        log.info("%s delivered in run %s: no unit was waiting on it", blocker, run_key)
+        return []
+    log.warning("%s delivered in run %s: %s waited on it and start now", blocker, run_key, ", ".join(units))
+    on_units_unblocked(config, store, run_key=run_key, blocker=blocker, units=units, dag_id=dag_id, run_id=run_id)
+    run_hash = hashlib.sha1(run_key.encode()).hexdigest()[:10]
+    return [{"trigger_dag_id": incident_work_dag_id(config), "trigger_run_id": f"unblocked_{run_hash}__{unit}",
+             "conf": {"run_key": run_key, "work_unit": unit, "clock": clock}} for unit in units]
 
 
 # ---------------------------------------------------------------------------- report

@@ -24,20 +24,54 @@ class SlackAnnouncement(BaseNotifier):
         self.slack_webhook_conn_id = slack_webhook_conn_id
 
     def notify(self, context) -> None:
-        from castmatch.probes.checks import ProbeFailed, get_connection
+        status, channel, detail = post_to_slack(self.text, webhook_conn_id=self.slack_webhook_conn_id)
+        if status == "sent":
+            self.log.info("announced on Slack (%s)", channel)
+        else:
+            self.log.warning("not announced on Slack: %s", detail)
 
+
+def _defined(conn_id: str | None):
+    """The connection ``conn_id`` when it is defined and holds a secret (token or webhook URL)."""
+    from castmatch.probes.checks import ProbeFailed, get_connection
+
+    if not conn_id:
+        return None
+    try:
+        conn = get_connection(conn_id)
+    except ProbeFailed:
+        return None
+    return conn if (conn.password or "").strip() else None
+
+
+def post_to_slack(text: str, *, webhook_conn_id: str = SLACK_CONN_ID, api_conn_id: str | None = None,
+                  channel: str = "") -> tuple[str, str, str]:
+    """Post ``text`` once: through ``chat.postMessage`` on ``api_conn_id`` (bot token; channel from the
+    connection's extra ``channel``, else ``channel``) when it is defined, else through the incoming
+    webhook ``webhook_conn_id``. Returns (status ``sent`` | ``not_sent`` | ``failed``, where, detail);
+    never raises: an alert that cannot reach Slack is still recorded."""
+    from castmatch.describe import describe
+
+    api = _defined(api_conn_id)
+    if api is not None:
+        where = (api.extra_dejson or {}).get("channel") or channel
         try:
-            conn = get_connection(self.slack_webhook_conn_id)
-        except ProbeFailed as exc:
-            self.log.warning("not announced on Slack: %s", exc)
-            return
-        if not (conn.password or "").strip():
-            self.log.warning("not announced on Slack: connection %r has no webhook URL", self.slack_webhook_conn_id)
-            return
-        from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
+            from airflow.providers.slack.hooks.slack import SlackHook
 
-        SlackWebhookHook(slack_webhook_conn_id=self.slack_webhook_conn_id).send(text=self.text)
-        self.log.info("announced on Slack (%s)", self.slack_webhook_conn_id)
+            SlackHook(slack_conn_id=api_conn_id).call("chat.postMessage", json={"channel": where, "text": text})
+        except Exception as exc:  # slack_sdk's errors, a refused connection
+            return "failed", f"{api_conn_id} {where}", f"chat.postMessage on {api_conn_id}: {describe(exc)}"
+        return "sent", f"{api_conn_id} {where}", "chat.postMessage"
+    if _defined(webhook_conn_id) is not None:
+        try:
+            from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
+
+            SlackWebhookHook(slack_webhook_conn_id=webhook_conn_id).send(text=text)
+        except Exception as exc:
+            return "failed", webhook_conn_id, f"webhook {webhook_conn_id}: {describe(exc)}"
+        return "sent", webhook_conn_id, "incoming webhook"
+    named = " or ".join(repr(c) for c in (api_conn_id, webhook_conn_id) if c)
+    return "not_sent", "", f"no Slack connection {named} with a token or webhook URL (recorded and logged only)"
 
 
 def human_review_announcement(conn_id: str = SLACK_CONN_ID) -> SlackAnnouncement:

@@ -5,7 +5,11 @@ passes, the incident is resolved by level 1.
 
 Actions: ``reprobe`` (sample the probes again), ``restart`` (run a configured command, no shell,
 bounded), ``fallback`` (the roadmap's calls use another Airflow connection from now on, recorded in
-the store), ``notify`` (agents' inbox: their next prompts say what changed).
+the store), ``notify`` (agents' inbox: their next prompts say what changed); for work units:
+``retry`` (run it again, its lead told why it failed), ``alternative_path`` (a blocked agent gets a
+ready unit of theirs that does not depend on the blocked one), ``redistribute`` (to an agent whose
+``can_cover`` names the lead). A unit to run is recorded as ``rerun_pending``; the next sweep
+triggers it.
 """
 
 from __future__ import annotations
@@ -94,7 +98,115 @@ def _fallback(config, store, incident, action) -> tuple[str, str]:
     return "ok", f"{action.connection} -> {action.fallback_connection} for the roadmap's calls, memory and probes"
 
 
-ACTIONS = {"reprobe": _reprobe, "restart": _restart, "fallback": _fallback}
+# ---------------------------------------------------------------------------- work (units of a run)
+
+
+def _lead(store, incident: dict, unit) -> str:
+    from castmatch.operators.agent import with_override
+
+    return with_override(store, incident["run_key"], unit, log).agents[0]
+
+
+def _retry(config, store, incident, action) -> tuple[str, str]:
+    """The unit runs again (the next sweep triggers it) and its lead is told why it failed."""
+    unit = config.work_units.get(incident["subject"])
+    if unit is None:
+        return "skipped", f"{incident['subject']} is not a work unit"
+    lead = _lead(store, incident, unit)
+    store.record_event("agent_notice", f"your work unit {unit.id} ended {incident['kind'].replace('unit_', '')}: "
+                       f"{incident['detail'][:400]} - it runs again now; do not repeat that failure",
+                       run_key=incident["run_key"], agent_id=lead, data={"incident": incident["id"]})
+    store.incident_action(incident["id"], level=1, action="rerun_pending", outcome="ok", detail=unit.id,
+                          actor=_actor(incident))
+    return "ok", f"{unit.id} runs again with the failure reason in {lead}'s prompt"
+
+
+def _alternative_path(config, store, incident, action) -> tuple[str, str]:
+    """A blocked agent gets a ready unit of theirs that does not depend on the blocked one."""
+    from castmatch.incidents import effective_depends_on
+
+    blocked = config.work_units.get(incident["subject"])
+    if blocked is None:
+        return "skipped", f"{incident['subject']} is not a work unit"
+    run_key = incident["run_key"]
+    lead = _lead(store, incident, blocked)
+    runs = store.unit_runs(run_key)
+    started = {r["work_unit_id"] for r in runs}
+    reached = max((config.unit_week.get(r["work_unit_id"], 0) for r in runs), default=0)
+
+    def needs_blocked(unit_id: str, seen: set[str]) -> bool:
+        if unit_id == blocked.id:
+            return True
+        seen.add(unit_id)
+        unit = config.work_units.get(unit_id)
+        return unit is not None and any(d not in seen and needs_blocked(d, seen)
+                                        for d in effective_depends_on(store, run_key, unit))
+
+    for unit in config.work_units.values():  # in roadmap order: the earliest ready one
+        if unit.id in started or config.unit_week[unit.id] > reached + 1 or _lead(store, incident, unit) != lead:
+            continue
+        deps = effective_depends_on(store, run_key, unit)
+        if needs_blocked(unit.id, set()) or set(deps) - set(store.upstream_deliverables(deps, run_key=run_key)):
+            continue
+        store.record_event("agent_notice", f"{blocked.id} is blocked ({incident['detail'][:200]}); meanwhile "
+                           f"work on {unit.id}, which does not depend on it", run_key=run_key, agent_id=lead,
+                           data={"incident": incident["id"]})
+        store.incident_action(incident["id"], level=1, action="rerun_pending", outcome="ok", detail=unit.id,
+                              actor=_actor(incident))
+        return "ok", f"{lead} works on {unit.id} (ready, independent of {blocked.id}) meanwhile"
+    return "failed", f"{lead} has no ready unit that does not depend on {blocked.id}"
+
+
+def _redistribute(config, store, incident, action) -> tuple[str, str]:
+    """The unit goes to an agent whose ``can_cover`` names its lead (recorded as a reassignment)."""
+    unit = config.work_units.get(incident["subject"])
+    if unit is None:
+        return "skipped", f"{incident['subject']} is not a work unit"
+    lead = _lead(store, incident, unit)
+    cover = next((a for a in config.agents.values() if a.id != lead and (lead in a.can_cover or "*" in a.can_cover)),
+                 None)
+    if cover is None:
+        return "failed", f"no agent may cover {lead} (team.yaml can_cover)"
+    store.save_unit_override(run_key=incident["run_key"], work_unit_id=unit.id, lead_agent=cover.id, depends_on=None,
+                             incident_id=incident["id"], proposed_by=_actor(incident))
+    store.record_event("agent_notice", f"{unit.id} is now yours (redistributed from {lead}: "
+                       f"{incident['detail'][:200]})", run_key=incident["run_key"], agent_id=cover.id,
+                       data={"incident": incident["id"]})
+    store.incident_action(incident["id"], level=1, action="rerun_pending", outcome="ok", detail=unit.id,
+                          actor=_actor(incident))
+    return "ok", f"{unit.id} reassigned from {lead} to {cover.id} (can_cover)"
+
+
+def _llm_history(config, store, incident, action) -> tuple[str, str]:
+    """What the LLM layer already did for the unit (retries with back-off, rate limiting, kept and
+    cached answers, the development stand-in), from its ledger: level 1's Claude remedies are the
+    layer's own, recorded here rather than run a second time."""
+    from collections import Counter
+
+    calls = [c for c in store.llm_calls(run_key=incident["run_key"], purpose="agent")
+             if c["work_unit_id"] == incident["subject"]]
+    if not calls:
+        return "skipped", f"no Claude call of {incident['subject']} in this run"
+    outcomes = Counter(c["outcome"] for c in calls)
+    errors = Counter(c["error_class"] for c in calls if c["error_class"])
+    backends = sorted({c["backend"] for c in calls})
+    detail = (f"{len(calls)} call(s) through the LLM layer (retries with back-off, rate limiter): "
+              + ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items()))
+              + (f"; errors: {', '.join(f'{n}x {e}' for e, n in errors.most_common())}" if errors else "")
+              + f"; backend: {', '.join(backends)}"
+              + ("; the development stand-in answered (offline, not Claude)" if "offline" in backends else ""))
+    answered = outcomes["ok"] + outcomes["reused"] + outcomes["cache_fallback"]
+    return ("ok" if answered else "failed"), detail
+
+
+def _actor(incident: dict) -> str:
+    from castmatch.runs import orchestrator_name, roadmap_of
+
+    return orchestrator_name(roadmap_of(incident["run_key"]))
+
+
+ACTIONS = {"reprobe": _reprobe, "restart": _restart, "fallback": _fallback, "retry": _retry,
+           "alternative_path": _alternative_path, "redistribute": _redistribute, "llm_history": _llm_history}
 
 
 def run_level1(config, store, incident: dict) -> str | None:

@@ -396,6 +396,18 @@ def _check_operations(config: RoadmapConfig, report) -> None:
                 report(file, here, "a fallback action needs connection and fallback_connection")
             if action.kind == "notify" and not action.agents:
                 report(file, here + ("agents",), "a notify action needs the agents to tell")
+    _duplicates(report, file, ops.notifications, ("notifications",), "notification")
+    chain_ids = [c.id for c in ops.chains]
+    for i, notification in enumerate(ops.notifications):
+        at = ("notifications", i)
+        _unknown(report, file, at + ("notify",), notification.notify, set(agents) | set(m.ALERT_ROLES), "agent")
+        if notification.when is None:
+            continue
+        _unknown(report, file, at + ("when", "chains"), notification.when.chains, chain_ids, "chain")
+        for j, kind in enumerate(notification.when.incidents):
+            if kind not in KINDS:
+                report(file, at + ("when", "incidents", j), f"unknown incident kind {kind!r} (one of {', '.join(KINDS)})"
+                       + _did_you_mean(kind, KINDS))
     levels = [e.level for e in ops.escalation]
     if levels and levels != list(range(1, len(levels) + 1)):
         report(file, ("escalation",), f"escalation levels must be 1..{len(levels)} in order, got {levels}")

@@ -142,6 +142,10 @@ class Connections(Strict):
 
     redis: str = Field(default="castmatch_redis", description="Rate limiter, agent memory, Redis probes")
     slack: str = Field(default="castmatch_slack", description="Announcements (webhook URL in the password or host)")
+    slack_api: str = Field(default="castmatch_slack_api", description="Alerts through chat.postMessage (bot token in "
+                           "the password; used instead of the webhook when it is defined)")
+    slack_channel: str = Field(default="#castmatch-alerts", description="chat.postMessage channel (the connection's "
+                               "extra `channel` wins)")
 
 
 class Limits(Strict):
@@ -436,9 +440,14 @@ class EscalationLevel(Strict):
 class ResolutionAction(Strict):
     """One automated (level 1) action of a protocol, run in order and recorded on the incident."""
 
-    kind: Literal["reprobe", "restart", "fallback", "notify"] = Field(
+    kind: Literal["reprobe", "restart", "fallback", "notify", "retry", "alternative_path", "redistribute",
+                  "llm_history"] = Field(
         description="reprobe: check the probes again; restart: run `command`; fallback: switch `connection` to "
-                    "`fallback_connection` for the agents' calls; notify: tell `agents` (their next prompts say it)")
+                    "`fallback_connection` for the agents' calls; notify: tell `agents` (their next prompts say it); "
+                    "retry: run the unit again with the failure reason in its prompt; alternative_path: give a "
+                    "blocked agent a ready unit of theirs that does not depend on the blocked one; redistribute: "
+                    "reassign the unit to an agent whose can_cover names its lead; llm_history: record what the LLM "
+                    "layer's retries, rate limiting, cached answers and stand-in did for the unit")
     probes: list[str] = Field(default_factory=list, description="reprobe: probe ids (default: the incident's probe)")
     command: list[str] = Field(default_factory=list, description="restart: the program and its arguments, run "
                                "without a shell; ${VAR} is taken from the environment")
@@ -465,10 +474,31 @@ class Protocol(Strict):
     actions: list[ResolutionAction] = Field(default_factory=list, description="Level 1 actions, in order")
 
 
+ALERT_ROLES = {
+    "responsible_agent": "the agents answering for the subject (a gate's judged units' leads, an incident's agents)",
+    "gate_enforcers": "the enforcers of the gate concerned",
+    "waiting_agents": "the leads of the units that were waiting and now start",
+    "chain_agents": "the agents the chain notifies (its action.notify)",
+}
+
+
+class AlertWhen(Strict):
+    """When a trigger-based alert is raised (any of these)."""
+
+    chains: list[str] = Field(default_factory=list, description="Chain ids: when the chain's trigger holds and "
+                              "it hands off")
+    incidents: list[str] = Field(default_factory=list, description="Incident kinds: when one opens (e.g. gate_vetoed)")
+    unblocked: bool = Field(default=False, description="When units that waited on a blocked unit start, once "
+                            "it is delivered")
+
+
 class NotificationTrigger(Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    event: str
-    notify: list[str] = Field(min_length=1)
+    event: str = Field(description="The event, as people say it (the alert's title)")
+    notify: list[str] = Field(min_length=1, description="Agent ids told (their inbox), or roles: "
+                              + "; ".join(f"{k}: {v}" for k, v in ALERT_ROLES.items()))
+    when: AlertWhen | None = Field(default=None, description="What raises it (none: documented, never raised)")
+    slack: bool = Field(default=True, description="People are told on Slack too (connections.slack_api or slack)")
 
 
 class Operations(Strict):
@@ -520,6 +550,8 @@ class Budgets(Strict):
     weeks: dict[int, Budget] = Field(default_factory=dict, description="Overrides of per_week")
     on_exceed: Literal["downgrade", "stop"] = "stop"
     downgrade_to: str = ""
+    warn_at: float = Field(default=0.8, gt=0, le=1, description="Share of a budget spent at which an incident "
+                           "(budget_near_limit) opens, before calls are stopped")
 
 
 class LlmSettings(Strict):

@@ -50,6 +50,9 @@ class ChainHandoffOperator(BaseOperator):
             )
         self.log.info("chain %s (%s) in run %s: notified %s with %s", chain.id, status["status"], run_key,
                       ", ".join(chain.action.notify), ", ".join(chain.action.artifacts))
+        from castmatch.alerts import on_chain_handoff
+
+        on_chain_handoff(config, store, chain, run_key=run_key, dag_id=ti.dag_id, run_id=ti.run_id, delivered=delivered)
         return {"chain": chain.id, "run_key": run_key, "status": status["status"],
                 "notified": list(chain.action.notify)}
 

@@ -51,6 +51,27 @@ class IncidentWorkOperator(AgentOperator):
         return super().execute(context)
 
 
+class StartUnblockedOperator(BaseOperator):
+    """Dependency Unblocked: once ``params.work_unit`` is delivered in ``params.run_key``, the units
+    that waited on it start (returns their ``<prefix>_incident_work`` triggers) and are told."""
+
+    ui_color = "#e8fde8"
+
+    def __init__(self, *, roadmap_dir: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.roadmap_dir = roadmap_dir
+
+    def execute(self, context) -> list[dict]:
+        from castmatch.incidents import unblocked_triggers
+        from castmatch.operators.agent import scope_of
+        from castmatch.store import Store
+
+        config, scope = scope_of(context, self.roadmap_dir)
+        ti = context["ti"]
+        return unblocked_triggers(config, Store(), run_key=scope.run_key, blocker=context["params"]["work_unit"],
+                                  clock=scope.clock, dag_id=ti.dag_id, run_id=ti.run_id)
+
+
 def _incident(config, store, scope, incident_id: int) -> dict | None:
     from castmatch.runs import roadmap_id_of
 

@@ -587,10 +587,11 @@ class Store:
     # ---------------------------------------------------------------- incidents
 
     def open_incident(self, *, run_key: str, kind: str, subject: str, agents: Sequence[str], detail: str,
-                      actor: str) -> tuple[dict, bool]:
+                      actor: str, reopen: bool = True) -> tuple[dict, bool]:
         """Open the incident of (run, kind, subject) once. Returns (row, opened now). An open one is
         left as it is (a retry, a rerun or a second scheduler seeing the same problem); a resolved one
-        is reopened at level 1 when the problem comes back."""
+        is reopened at level 1 when the problem comes back (unless ``reopen`` is False: a watched
+        condition a person accepted stays accepted)."""
         now = utcnow()
         i = t.incidents
         with self.engine.begin() as conn:
@@ -604,7 +605,7 @@ class Store:
             ).on_conflict_do_nothing(index_elements=["run_key", "kind", "subject"]).returning(i.c.id)).first()
             where = (i.c.run_key == run_key) & (i.c.kind == kind) & (i.c.subject == subject)
             opened = inserted is not None
-            if not opened:
+            if not opened and reopen:
                 reopened = conn.execute(sa.update(i).where(where & (i.c.state == "resolved")).values(
                     state="open", level=1, detail=detail[:4000], level_since=now, resolved_at=None, resolution="",
                     updated_at=now).returning(i.c.id)).first()
@@ -695,6 +696,46 @@ class Store:
         roadmap_id = roadmap_of(run_key)
         query = sa.select(e).where(e.c.kind == "agent_notice", e.c.agent_id == agent_id,
                                    e.c.run_key.in_([run_key, f"{roadmap_id}:operations"])).order_by(e.c.ts, e.c.id)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    # ---------------------------------------------------------------- trigger-based alerts
+
+    def claim_alert(self, *, run_key: str, notification_id: str, subject: str, text: str,
+                    agents: Sequence[str]) -> dict | None:
+        """Record the alert of (run, notification, subject) once, with the agents' inbox notices in
+        the same transaction. Returns the row to send, or None when it was already raised (a retry,
+        a rerun): at most one message per event."""
+        now = utcnow()
+        a = t.alerts
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert
+            else:
+                from sqlalchemy.dialects.sqlite import insert
+            inserted = conn.execute(insert(a).values(
+                roadmap_id=roadmap_of(run_key), run_key=run_key, notification_id=notification_id, subject=subject,
+                text=text, agents=list(agents), status="sending", created_at=now,
+            ).on_conflict_do_nothing(index_elements=["run_key", "notification_id", "subject"])
+                .returning(*a.c)).mappings().first()
+            if inserted is None:
+                return None
+            for agent_id in agents:
+                self._event(conn, "agent_notice", text, run_key=run_key, agent_id=agent_id,
+                            data={"alert": inserted["id"], "notification": notification_id})
+        return dict(inserted)
+
+    def finish_alert(self, alert_id: int, *, status: str, channel: str, detail: str) -> None:
+        a = t.alerts
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(a).where(a.c.id == alert_id).values(
+                status=status, channel=channel, detail=detail[:2000], sent_at=utcnow() if status == "sent" else None))
+
+    def alerts(self, *, roadmap_id: str, run_key: str | None = None) -> list[dict]:
+        a = t.alerts
+        query = sa.select(a).where(a.c.roadmap_id == roadmap_id).order_by(a.c.id)
+        if run_key is not None:
+            query = query.where(a.c.run_key.in_([run_key, f"{roadmap_id}:operations"]))
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 

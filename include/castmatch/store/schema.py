@@ -411,3 +411,23 @@ unit_overrides = sa.Table(
     sa.Column("proposed_by", sa.String(100), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# Trigger-based alerts: one per (run, notification, subject) - a retried task finds the row and
+# does not alert again. ``status``: sending | sent | not_sent (no Slack connection) | failed.
+alerts = sa.Table(
+    "cm_alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("roadmap_id", sa.String(100), nullable=False),
+    sa.Column("run_key", sa.String(250), nullable=False),
+    sa.Column("notification_id", sa.String(100), nullable=False),
+    sa.Column("subject", sa.String(200), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("agents", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("channel", sa.String(250), nullable=False, server_default=""),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+    sa.UniqueConstraint("run_key", "notification_id", "subject", name="uq_cm_alerts_run_event_subject"),
+)
