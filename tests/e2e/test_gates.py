@@ -83,7 +83,9 @@ class TestInfrastructureGate:
             log = run_week(dead, {"override_infrastructure_gate": ("Approve", "Redis Cloud fallback is live", "priya"),
                                   **KEEP})
         # the requests were announced on Slack: what is asked, why, and where to answer
-        veto, no_go = slack.posts
+        alert, veto, no_go = slack.posts  # the Quality Gate Failures alert, then the two requests
+        assert alert["text"].startswith(":bell: *Quality Gate Failures*: infrastructure_gate")
+        assert "Told: devops-infrastructure-developer" in alert["text"] and "task-completion-enforcer" in alert["text"]
         assert "Infrastructure Gate (DevOps) vetoed: override the veto?" in veto["text"]
         assert "Connection refused" in veto["text"] and "override_infrastructure_gate" in veto["text"]
         assert "NO-GO" in no_go["text"] and "review_no_go_day7_check" in no_go["text"]

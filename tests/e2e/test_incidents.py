@@ -144,10 +144,29 @@ def responder(body: dict) -> dict:
     return default_tool_input(tool_spec, body)
 
 
+RETRY_THEN_ALERT = """auto_resolution:
+  - id: blocked_work
+    category: Work
+    issue: A unit is blocked
+    steps: [Retry it with the reason]
+    when: {kinds: [unit_blocked]}
+    actions: [{kind: retry}]
+notifications:
+  - id: dependency_unblocked
+    event: Dependency Unblocked
+    notify: [waiting_agents]
+    when: {unblocked: true}
+standup:"""
+
+
 @pytest.mark.e2e
 class TestLevelTwoCollaboration:
-    def test_a_blocked_unit_is_reassigned_by_the_agents_and_delivered(self, pg_url, airflow_db, redis_prefix, tmp_path):
+    def test_a_blocked_unit_is_retried_then_reassigned_by_the_agents_and_the_waiting_unit_starts(
+            self, pg_url, airflow_db, redis_prefix, tmp_path):
+        from airflow.models.dagrun import DagRun
+
         from tests.fakes.fake_anthropic import FakeAnthropic
+        from tests.fakes.fake_slack import FakeSlack
 
         roadmap = tmp_path / "roadmap"
         shutil.copytree(EXAMPLE, roadmap)
@@ -155,23 +174,39 @@ class TestLevelTwoCollaboration:
         team = roadmap / "team.yaml"
         team.write_text(team.read_text().replace("    name: Frontend Developer\n",
                                                  "    name: Frontend Developer\n    can_cover: [backend-developer]\n"))
+        ops = roadmap / "operations.yaml"
+        ops.write_text(ops.read_text().replace("standup:", RETRY_THEN_ALERT, 1))
         assert load_roadmap(roadmap).issues == []
-        with FakeAnthropic(responder=responder) as claude:
+
+        def report(*args):
+            return castmatch_json(*args, "--roadmap", str(roadmap), "--run", run_key, database_url=pg_url)
+
+        with FakeAnthropic(responder=responder) as claude, FakeSlack() as slack:
             env = {**os.environ, "CASTMATCH_ROADMAP_DIR": str(roadmap), "CASTMATCH_LLM": "live",
                    "AIRFLOW_CONN_ANTHROPIC_DEFAULT": json.dumps(
-                       {"conn_type": "anthropic", "password": claude.api_key, "host": claude.url})}
+                       {"conn_type": "anthropic", "password": claude.api_key, "host": claude.url}),
+                   "AIRFLOW_CONN_CASTMATCH_SLACK_API": slack.api_connection()}
             week = dags_test("example_week_01", "2026-12-07T00:00:00+00:00", env, conf={"clock": "compressed"})
             assert "state=failed" in week.stdout and "w01_backend_developer is blocked" in week.stdout
-
-            def report(*args):
-                return castmatch_json(*args, "--roadmap", str(roadmap), database_url=pg_url)
-
+            run_key = castmatch_json("runs", "--roadmap", str(roadmap), database_url=pg_url)[0]["run_key"]
             [blocked] = report("incidents")
             assert (blocked["kind"], blocked["subject"], blocked["level"]) == ("unit_blocked", "w01_backend_developer", 1)
             assert "API gateway credentials missing" in blocked["detail"]
+            assert [a["action"] for a in blocked["actions"]] == ["opened", "rerun_pending", "blocked_work:retry"]
 
-            # the sweep, as its DAG runs every cycle: level 2 asks the agents around the unit
+            # level 1: the sweep (its DAG runs every cycle) runs the unit again, the reason in its prompt
             sweep = dags_test("example_incidents", "2026-12-07T01:00:00+00:00", env)
+            assert "state=success" in sweep.stdout, sweep.stdout[-3000:]
+            [retry] = DagRun.find(dag_id="example_incident_work")  # triggered, not yet run
+            assert retry.run_id == f"incident_{blocked['id']}__w01_backend_developer"
+            retried = dags_test("example_incident_work", "2026-12-07T01:30:00+00:00", env, conf=retry.conf)
+            assert "state=failed" in retried.stdout  # blocked again
+            prompt = claude.requests[-1].body["messages"][0]["content"]
+            prompt = prompt if isinstance(prompt, str) else " ".join(b.get("text", "") for b in prompt)
+            assert "API gateway credentials missing" in prompt and "it runs again now" in prompt
+
+            # level 2: the next sweep asks the agents around the unit
+            sweep = dags_test("example_incidents", "2026-12-07T02:00:00+00:00", env)
             assert "state=success" in sweep.stdout, sweep.stdout[-3000:]
             [incident] = report("incidents")
             proposals = [(a["action"], a["outcome"], a["actor"]) for a in incident["actions"] if a["level"] == 2]
@@ -184,22 +219,35 @@ class TestLevelTwoCollaboration:
             ], proposals
             rejected = next(a for a in incident["actions"] if a["outcome"] == "rejected")
             assert "invalid: 'w01_api_gateway' is not a dependency of w01_backend_developer" in rejected["detail"]
-            run_key = report("runs")[0]["run_key"]
             calls = Store(pg_url).llm_calls(run_key=run_key, purpose="incident")
             assert [c["outcome"] for c in calls] == ["ok", "ok", "ok"]  # the level 2 calls are booked
 
             # the sweep triggered the unit's run again in its run, as changed: run it as the scheduler would
-            from airflow.models.dagrun import DagRun
-
-            [triggered] = DagRun.find(dag_id="example_incident_work")
-            assert triggered.run_id == f"incident_{incident['id']}__w01_backend_developer"  # once, even retried
+            [triggered] = [r for r in DagRun.find(dag_id="example_incident_work")
+                           if r.run_id.startswith("incident_") and r.run_id != retry.run_id]
+            assert triggered.run_id == f"incident_{incident['id']}__w01_backend_developer__2"  # once, even retried
             assert triggered.conf == {"run_key": run_key, "work_unit": "w01_backend_developer", "clock": "compressed"}
-            work = dags_test("example_incident_work", "2026-12-07T02:00:00+00:00", env, conf=triggered.conf)
+            assert slack.posts == []
+            work = dags_test("example_incident_work", "2026-12-07T02:30:00+00:00", env, conf=triggered.conf)
             assert "state=success" in work.stdout, work.stdout[-3000:]
+            delivered = Store(pg_url).upstream_deliverables(["w01_backend_developer"], run_key=run_key)
+            assert delivered["w01_backend_developer"]["agent_id"] == "frontend-developer"
 
-        delivered = Store(pg_url).upstream_deliverables(["w01_backend_developer"], run_key=run_key)
-        assert delivered["w01_backend_developer"]["agent_id"] == "frontend-developer"
-        sweep = dags_test("example_incidents", "2026-12-07T03:00:00+00:00", env)
+            # Dependency Unblocked: the review that waited on it starts without a person, one alert
+            [unblocked] = [r for r in DagRun.find(dag_id="example_incident_work")
+                           if r.run_id.startswith("unblocked_")]
+            assert unblocked.conf == {"run_key": run_key, "work_unit": "w01_review", "clock": "compressed"}
+            [message] = slack.messages()
+            assert "*Dependency Unblocked*: w01_backend_developer" in message["text"]
+            assert "Told: reviewer" in message["text"]
+            review = dags_test("example_incident_work", "2026-12-07T03:00:00+00:00", env, conf=unblocked.conf)
+            assert "state=success" in review.stdout, review.stdout[-3000:]
+            assert len(slack.posts) == 1  # nothing waited on the review: no second alert
+        assert "w01_review" in Store(pg_url).upstream_deliverables(["w01_review"], run_key=run_key)
+        [alert] = report("alerts")
+        assert (alert["notification"], alert["status"], alert["agents"]) == (
+            "dependency_unblocked", "sent", ["reviewer"])
+        sweep = dags_test("example_incidents", "2026-12-07T04:00:00+00:00", env)
         [incident] = report("incidents")
         assert incident["state"] == "resolved" and "w01_backend_developer delivered" in incident["resolution"]
 
