@@ -22,6 +22,11 @@ export CASTMATCH_CLOCK=${CASTMATCH_CLOCK:-compressed}
 # demo), and a criterion the offline backend cannot check (the Claude probe) is accepted, labelled.
 export CASTMATCH_DEMO=${CASTMATCH_DEMO:-1}
 export CASTMATCH_OFFLINE_CHECKS=${CASTMATCH_OFFLINE_CHECKS:-accept}
+# Incident level 1 restarts a stopped local Redis (operations.yaml redis_connection_issues) with
+# this command, run without a shell; docker-compose users get `docker restart` by default instead.
+if [ -z "${CASTMATCH_REDIS_RESTART:-}" ] && command -v redis-server >/dev/null 2>&1; then
+  export CASTMATCH_REDIS_RESTART="$(command -v redis-server) --port 6379 --bind 127.0.0.1 --daemonize yes --save '' --appendonly no"
+fi
 DEMO_PORT=8765
 PORT=${AIRFLOW__API__PORT:-8080}
 mkdir -p "$AIRFLOW_HOME"
@@ -78,7 +83,10 @@ cat <<MSG
     .venv/bin/castmatch gates         # gates, KPIs (demo sources labelled), decisions, extensions
     .venv/bin/castmatch runs          # every run of the roadmap
     .venv/bin/castmatch reviews       # anything waiting for a person, and the command that answers it
+    .venv/bin/castmatch incidents     # incidents, their level on the ladder and every action taken
+    .venv/bin/castmatch alerts        # trigger-based alerts: who was told, whether Slack got it
     .venv/bin/castmatch answer TASK --option ... --reason ...
+  Stop Redis (redis-cli shutdown) before week 1's gate: level 1 restarts it (castmatch incidents).
   Ctrl-C stops Airflow and the demo product.
 
 MSG

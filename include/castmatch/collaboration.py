@@ -72,8 +72,9 @@ def invalid(config, store, incident: dict, proposal: Proposal) -> str | None:
             if "*" not in agent.can_cover and unit.agents[0] not in agent.can_cover:
                 return f"{agent.id} cannot cover {unit.agents[0]} (team.yaml can_cover)"
     if proposal.action == "renegotiate_dependency":
-        override = store.unit_override(run_key=incident["run_key"], work_unit_id=unit.id)
-        current = override["depends_on"] if override and override["depends_on"] is not None else list(unit.depends_on)
+        from castmatch.incidents import effective_depends_on
+
+        current = effective_depends_on(store, incident["run_key"], unit)
         if proposal.dependency not in current:
             return f"{proposal.dependency!r} is not a dependency of {unit.id}"
         if proposal.replacement:
@@ -100,8 +101,9 @@ def apply(config, store, incident: dict, proposal: Proposal, proposed_by: str) -
                            run_key=run_key, agent_id=proposal.agent, data={"incident": incident["id"]})
         return f"{unit.id} reassigned from {unit.agents[0]} to {proposal.agent}", unit.id
     if proposal.action == "renegotiate_dependency":
-        override = store.unit_override(run_key=run_key, work_unit_id=unit.id)
-        current = override["depends_on"] if override and override["depends_on"] is not None else list(unit.depends_on)
+        from castmatch.incidents import effective_depends_on
+
+        current = effective_depends_on(store, run_key, unit)
         deps = [d for d in current if d != proposal.dependency] + ([proposal.replacement] if proposal.replacement else [])
         store.save_unit_override(run_key=run_key, work_unit_id=unit.id, lead_agent=None, depends_on=deps,
                                  incident_id=incident["id"], proposed_by=proposed_by)

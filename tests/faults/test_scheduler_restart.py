@@ -1,0 +1,93 @@
+"""The escalation ladder's timers live in the store, not in a process: the scheduler SIGKILLed while
+an incident waits for level 2, then started again, escalates it within one sweep cycle, exactly once.
+
+The incident arises the way it does for a user: the probes DAG samples a Redis that is down."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from castmatch.config import load_roadmap
+from castmatch.store import Store
+from tests.airflow_stack import BIN, AirflowStack, free_port, wait_until
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "include" / "roadmaps" / "example"
+CYCLE = dt.timedelta(minutes=1)  # update_frequency_minutes below: the sweep's cycle
+LADDER = """update_frequency_minutes: 1
+escalation:
+  - {level: 1, name: Automated Resolution, after_minutes: 0, actions: [Service restarts]}
+  - {level: 2, name: Agent Collaboration, after_minutes: 1, actions: [Cross-agent problem solving]}
+  - {level: 3, name: Human Oversight, after_minutes: 600, actions: [Strategic decisions]}
+"""
+
+
+def scheduler_pids(stack: AirflowStack) -> list[int]:
+    """The ``airflow scheduler`` processes ``airflow standalone`` started (its process group)."""
+    out = subprocess.run(["ps", "-eo", "pid=,pgid=,args="], capture_output=True, text=True, check=True).stdout
+    pids = []
+    for line in out.splitlines():
+        pid, pgid, args = line.split(None, 2)
+        if int(pgid) == stack.proc.pid and args.rstrip().endswith("airflow scheduler"):
+            pids.append(int(pid))
+    return pids
+
+
+@pytest.mark.faults
+class TestSchedulerKilled:
+    def test_the_ladder_survives_a_scheduler_killed_and_escalates_once_within_a_cycle(self, pg_url, redis_prefix,
+                                                                                       tmp_path):
+        roadmap = tmp_path / "roadmap"
+        shutil.copytree(EXAMPLE, roadmap)
+        ops = roadmap / "operations.yaml"
+        ops.write_text(LADDER + ops.read_text())
+        gates = roadmap / "gates.yaml"
+        gates.write_text("probes:\n  - {id: redis, kind: redis, conn_id: castmatch_redis}\n" + gates.read_text())
+        assert load_roadmap(roadmap).issues == []
+        env = {"CASTMATCH_ROADMAP_DIR": str(roadmap), "CASTMATCH_DATABASE_URL": pg_url,
+               "AIRFLOW_CONN_CASTMATCH_REDIS": f"redis://127.0.0.1:{free_port()}/0"}  # nothing listens: down
+        store = Store(pg_url)
+
+        def incident():
+            rows = store.incidents(roadmap_id="example", with_actions=True)
+            return next((r for r in rows if (r["kind"], r["subject"]) == ("probe_failed", "redis")), None)
+
+        restarted = None
+        with AirflowStack(env) as airflow:
+            try:
+                airflow.unpause("example_probes", "example_incidents")
+                opened = wait_until(incident, 240, "the Redis probe's incident", every=1)
+                assert opened["level"] == 1
+                [pid] = scheduler_pids(airflow)
+                os.kill(pid, signal.SIGKILL)  # while the incident waits for level 2
+                wait_until(lambda: not scheduler_pids(airflow), 30, "the scheduler to be gone", every=0.2)
+                restarted = subprocess.Popen([str(BIN / "airflow"), "scheduler"], env=airflow.env,
+                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                             start_new_session=True)
+                due = opened["opened_at"] + CYCLE  # level 2 after 1 min (operations.yaml above)
+                escalated = wait_until(lambda: (lambda r: r if r["level"] == 2 else None)(incident()), 240,
+                                       "level 2 after the restart", every=1)
+                when = next(a["at"] for a in escalated["actions"] if a["action"] == "escalated_to_level_2")
+                # within one cycle of its time (and the new scheduler's start-up)
+                assert when - due <= CYCLE + dt.timedelta(seconds=45), (when, due)
+                def sweeps_done() -> int:
+                    runs = airflow.request("GET", "/api/v2/dags/example_incidents/dagRuns?state=success")
+                    return runs["total_entries"]
+
+                before = sweeps_done()
+                wait_until(lambda: sweeps_done() > before, 150, "one more sweep", every=2)
+            finally:
+                if restarted is not None:
+                    os.killpg(restarted.pid, signal.SIGKILL)
+                    restarted.wait()
+        final = incident()
+        steps = [a["action"] for a in final["actions"]]
+        assert steps.count("escalated_to_level_2") == 1, steps  # exactly once, across the kill and later sweeps
+        assert final["level"] == 2 and final["state"] == "open"
+        assert steps[:2] == ["opened", "escalated_to_level_2"]
