@@ -86,6 +86,10 @@ class TestSchedulerKilled:
                 if restarted is not None:
                     os.killpg(restarted.pid, signal.SIGKILL)
                     restarted.wait()
+                try:  # the killed scheduler's executor workers outlive it in standalone's group
+                    os.killpg(airflow.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         final = incident()
         steps = [a["action"] for a in final["actions"]]
         assert steps.count("escalated_to_level_2") == 1, steps  # exactly once, across the kill and later sweeps
