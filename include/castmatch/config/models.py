@@ -503,6 +503,8 @@ class NotificationTrigger(Strict):
 
 class Operations(Strict):
     update_frequency_minutes: int = Field(default=15, ge=1)
+    dashboard_refresh_seconds: int = Field(default=15, ge=1, le=3600, description="How often the Control Center "
+                                           "page refreshes itself (the seed's live-updated matrix)")
     chains: list[Chain] = Field(default_factory=list)
     checkpoints: list[Checkpoint] = Field(default_factory=list)
     standup: Standup | None = None

@@ -91,6 +91,16 @@ class Store:
         with self.engine.connect() as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
 
+    def run_key_of_dag_run(self, *, dag_id: str, run_id: str) -> str | None:
+        """The run key an Airflow DAG run's units or gates were stored under."""
+        with self.engine.connect() as conn:
+            for table in (t.unit_runs, t.gate_results):
+                key = conn.execute(sa.select(table.c.run_key).where(table.c.dag_id == dag_id, table.c.run_id == run_id)
+                                   .limit(1)).scalar()
+                if key:
+                    return key
+        return None
+
     def run(self, run_key: str) -> dict | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(t.runs).where(t.runs.c.run_key == run_key)).mappings().first()
