@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench clean browser
 
 install: $(VENV)/.installed
 
@@ -20,8 +20,16 @@ $(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
 run: install
 	bash scripts/run.sh
 
-test: install
+test: install browser
 	$(BIN)/pytest -q -p no:cacheprovider
+
+# The Control Center's browser test drives Debian's chromium through chromium-driver.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  echo "== installing chromium and chromium-driver (Debian) for the browser test"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium chromium-driver >/dev/null; }; }
 
 lint: install
 	$(BIN)/ruff check include dags plugins tests bench

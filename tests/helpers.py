@@ -97,3 +97,32 @@ def sample_history(store, probes, *, hours: float, every_min: float = 15, skip: 
         minutes += every_min
     return count
 
+
+WEEK_DONE = {"summary": "delivered", "content": "the content", "status": "done", "blockers": [], "progress": 100}
+
+
+def week_one_with_a_veto(store, monkeypatch, run_key: str, roadmap_dir=None):
+    """Week 1 of the CastMatch roadmap as its DAG leaves it when Redis is down at the gate: the
+    infrastructure units delivered, the gate judged for real against a dead Redis (vetoed)."""
+    from castmatch.clock import RoadmapClock
+    from castmatch.config import load_roadmap
+    from castmatch.gates import judge_gate
+
+    config = load_roadmap(roadmap_dir)
+    store.register_run(run_key=run_key, roadmap_id="castmatch", kind="roadmap", dag_id="castmatch_roadmap",
+                       run_id=run_key.rsplit(":", 1)[-1], clock="real", origin=None)
+    gate = next(g for g in config.all_gates if g.id == "infrastructure_gate")
+    needed = {u for c in gate.criteria for u in c.work_units}
+    for unit_id in sorted(needed):
+        agent = config.work_units[unit_id].agents[0]
+        keys = dict(dag_id="castmatch_week_01", run_key=run_key, run_id="w1", work_unit_id=unit_id, agent_id=agent)
+        store.unit_started(**keys, try_number=1)
+        store.save_deliverable(**keys, week=1, deliverable=WEEK_DONE, backend="offline", model="m", try_number=1)
+    store.unit_started(dag_id="castmatch_week_01", run_key=run_key, run_id="w1", work_unit_id="fix_redis_connection",
+                       agent_id="devops-infrastructure-developer", try_number=1)
+    with monkeypatch.context() as env:  # Redis is down when the gate checks it
+        env.setenv("AIRFLOW_CONN_CASTMATCH_REDIS", "redis://127.0.0.1:1/0")
+        result = judge_gate(config, gate, store, run_key=run_key, dag_id="castmatch_week_01", run_id="w1",
+                            clock=RoadmapClock.from_roadmap(config.roadmap, mode="real"), deadline_passed=True)
+    assert result["status"] == "VETOED"
+    return config

@@ -38,8 +38,11 @@ def _clock_panel(config, store, run: dict | None, now: dt.datetime) -> dict:
         return {"mode": run["clock"], "day": None, "label": "compressed clock, not started"}
     elapsed = (now - clock.day_start(1)).total_seconds() / clock.span(1).total_seconds()
     day = max(1, int(elapsed) + 1)
+    last = len(config.week_numbers) * clock.days_per_week
+    where = f"roadmap day {day} (week {clock.week_of(day)})" if day <= last else \
+        f"roadmap day {day}, past its last day {last}"
     return {"mode": run["clock"], "day": day, "week": clock.week_of(day), "shift_days": clock.shift_days,
-            "label": f"{run['clock']} clock, roadmap day {day} (week {clock.week_of(day)})"
+            "label": f"{run['clock']} clock, {where}"
                      + (f", timeline extended {clock.shift_days:g} day(s)" if clock.shift_days else "")}
 
 

@@ -9,12 +9,11 @@ import pytest
 
 from castmatch.config import load_roadmap
 from castmatch.store import Store
-from tests.helpers import castmatch_json
+from tests.helpers import castmatch_json, week_one_with_a_veto
 
 ROUTES = ["/castmatch/control-center", "/castmatch/api/snapshot", "/castmatch/static/control_center.js",
           "/castmatch/static/control_center.css"]
 RUN = "castmatch:roadmap:manual__control_center"
-DONE = {"summary": "delivered", "content": "the content", "status": "done", "blockers": [], "progress": 100}
 
 
 @pytest.fixture
@@ -35,31 +34,6 @@ def token() -> str:
     return get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="priya", role="viewer"))
 
 
-def week_one_with_a_veto(store, monkeypatch) -> None:
-    """Week 1 of the CastMatch roadmap as its DAG leaves it when Redis is down at the gate: the
-    infrastructure units delivered, the gate judged for real against a dead Redis (vetoed)."""
-    from castmatch.gates import judge_gate
-
-    config = load_roadmap()
-    store.register_run(run_key=RUN, roadmap_id="castmatch", kind="roadmap", dag_id="castmatch_roadmap",
-                       run_id="manual__control_center", clock="real", origin=None)
-    gate = next(g for g in config.all_gates if g.id == "infrastructure_gate")
-    needed = {u for c in gate.criteria for u in c.work_units}
-    for unit_id in sorted(needed):
-        agent = config.work_units[unit_id].agents[0]
-        keys = dict(dag_id="castmatch_week_01", run_key=RUN, run_id="w1", work_unit_id=unit_id, agent_id=agent)
-        store.unit_started(**keys, try_number=1)
-        store.save_deliverable(**keys, week=1, deliverable=DONE, backend="offline", model="m", try_number=1)
-    store.unit_started(dag_id="castmatch_week_01", run_key=RUN, run_id="w1", work_unit_id="fix_redis_connection",
-                       agent_id="devops-infrastructure-developer", try_number=1)
-    monkeypatch.setenv("AIRFLOW_CONN_CASTMATCH_REDIS", "redis://127.0.0.1:1/0")
-    from castmatch.clock import RoadmapClock
-
-    result = judge_gate(config, gate, store, run_key=RUN, dag_id="castmatch_week_01", run_id="w1",
-                        clock=RoadmapClock.from_roadmap(config.roadmap, mode="real"), deadline_passed=True)
-    assert result["status"] == "VETOED"
-
-
 class TestControlCenterApi:
     def test_no_route_answers_without_a_login(self, client):
         for route in ROUTES:
@@ -70,7 +44,7 @@ class TestControlCenterApi:
 
     def test_a_logged_in_user_gets_the_page_and_the_snapshot_of_the_run(self, client, pg_url, monkeypatch):
         store = Store(pg_url)
-        week_one_with_a_veto(store, monkeypatch)
+        week_one_with_a_veto(store, monkeypatch, RUN)
         auth = {"Authorization": f"Bearer {token()}"}
         for route in ROUTES:
             assert client.get(route, headers=auth).status_code == 200, route

@@ -5,7 +5,8 @@
 
 const params = new URLSearchParams(location.search);
 const state = { runKey: params.get("run_key") || "", open: new Set(), timer: null, every: null };
-const ICONS = { ACTIVE: "🟢", WAITING: "🟡", BLOCKED: "🔴", STANDBY: "⚪" };
+// The seed's 🟢 🟡 🔴 ⚪, drawn as a coloured dot (emoji fonts are not everywhere) beside the word.
+const ICONS = { ACTIVE: "●", WAITING: "●", BLOCKED: "●", STANDBY: "○" };
 
 function theme() {
   let mode = null;
@@ -18,7 +19,7 @@ function esc(value) {
   return String(value ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }
 const cls = (s) => "s-" + String(s ?? "").replace(/[^A-Za-z0-9]+/g, "_");
-const status = (s, icon) => `<span class="status ${cls(s)}">${icon ? icon + " " : ""}${esc(String(s).replace(/_/g, " "))}</span>`;
+const status = (s, icon) => `<span class="status ${cls(s)}">${icon ? `<span class="dot" aria-hidden="true">${icon}</span> ` : ""}${esc(String(s).replace(/_/g, " "))}</span>`;
 const empty = (text) => `<p class="empty">${esc(text)}</p>`;
 const bar = (pct) => `<span class="bar" aria-hidden="true"><span style="width:${Math.max(0, Math.min(100, Number(pct) || 0))}%"></span></span>${esc(pct)}%`;
 
