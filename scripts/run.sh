@@ -77,6 +77,7 @@ cat <<MSG
   CastMatch Orchestrator is running: http://localhost:$PORT
   Login: $USER_NAME / $(python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], '?'))" "$AIRFLOW_HOME/passwords.json" "$USER_NAME")
   The roadmap ($DRIVER) is running on the compressed clock (1 s a roadmap day).
+  Its live status: Browse -> Control Center in the Airflow navigation.
   From another terminal (same folder):
     export AIRFLOW_HOME=$AIRFLOW_HOME
     .venv/bin/castmatch status        # the agent status matrix of this run
