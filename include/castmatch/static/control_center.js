@@ -9,10 +9,22 @@ const state = { runKey: params.get("run_key") || "", open: new Set(), timer: nul
 const ICONS = { ACTIVE: "●", WAITING: "●", BLOCKED: "●", STANDBY: "○" };
 
 function theme() {
+  // The Airflow UI marks its <html> "dark" or "light" (same origin: readable from this frame).
   let mode = null;
-  try { mode = window.parent.localStorage.getItem("chakra-ui-color-mode"); } catch (e) { /* not the UI */ }
+  try {
+    const root = window.parent.document.documentElement;
+    mode = root.classList.contains("dark") ? "dark" : root.classList.contains("light") ? "light" : null;
+    if (!mode) mode = { dark: "dark", light: "light" }[window.parent.localStorage.getItem("theme")] || null;
+  } catch (e) { /* opened on its own */ }
   if (!mode) mode = window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
   document.documentElement.dataset.theme = mode;
+}
+
+function followTheme() {
+  try {
+    new MutationObserver(theme).observe(window.parent.document.documentElement, { attributes: true, attributeFilter: ["class"] });
+  } catch (e) { /* opened on its own */ }
+  window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", theme);
 }
 
 function esc(value) {
@@ -162,4 +174,5 @@ document.addEventListener("click", (event) => {
 document.getElementById("refresh-now").addEventListener("click", load);
 document.getElementById("run-select").addEventListener("change", (event) => { state.runKey = event.target.value; load(); });
 theme();
+followTheme();
 load();
