@@ -485,7 +485,7 @@ def build_probe_dag(config: RoadmapConfig) -> DAG | None:
     uptime KPIs are judged on a day of samples, not on the gate's own check."""
     if config.roadmap is None or not (config.gates and config.gates.probes):
         return None
-    every = int(config.update_interval.total_seconds() // 60)
+    every = f"{config.update_interval.total_seconds() / 60:g}"
     return _every_update_dag(
         config, name="probes", family="probes", operator_cls=SampleProbesOperator, task_id="sample_probes",
         description=f"samples the services the gates depend on every {every} min",
@@ -503,7 +503,7 @@ def build_incident_dag(config: RoadmapConfig) -> DAG | None:
 
     if config.roadmap is None:
         return None
-    every = int(config.update_interval.total_seconds() // 60)
+    every = f"{config.update_interval.total_seconds() / 60:g}"
     dag = _every_update_dag(
         config, name="incidents", family="incidents", operator_cls=IncidentSweepOperator, task_id="sweep_incidents",
         description=f"incidents re-checked and escalated every {every} min",

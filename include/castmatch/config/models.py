@@ -430,8 +430,8 @@ class Standup(Strict):
 class EscalationLevel(Strict):
     level: int = Field(ge=1)
     name: str
-    after_minutes: int = Field(ge=0)
-    until_minutes: int | None = Field(default=None, ge=0)
+    after_minutes: float = Field(ge=0, description="Minutes after opening (roadmap time) the level starts")
+    until_minutes: float | None = Field(default=None, ge=0)
     actions: list[str] = Field(min_length=1)
     people: list[str] = Field(default_factory=list, description="Airflow users asked at this level (the last "
                               "level's are assigned the incident review; empty: anyone may answer)")
@@ -502,7 +502,8 @@ class NotificationTrigger(Strict):
 
 
 class Operations(Strict):
-    update_frequency_minutes: int = Field(default=15, ge=1)
+    update_frequency_minutes: float = Field(default=15, gt=0, description="The operations cycle: probes sampled and "
+                                            "incidents swept this often (seed: 15-minute cycles)")
     dashboard_refresh_seconds: int = Field(default=15, ge=1, le=3600, description="How often the Control Center "
                                            "page refreshes itself (the seed's live-updated matrix)")
     chains: list[Chain] = Field(default_factory=list)
