@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from castmatch.web import create_app
+from castmatch.web import LazyApp
 
 
 class CastMatchControlCenter(AirflowPlugin):
     name = "castmatch_control_center"
-    fastapi_apps = [{"app": create_app(), "url_prefix": "/castmatch", "name": "CastMatch Control Center"}]
+    # built on the first request: task and DAG-processor processes load plugins too
+    fastapi_apps = [{"app": LazyApp(), "url_prefix": "/castmatch", "name": "CastMatch Control Center"}]
     external_views = [
         {"name": "Control Center", "href": "castmatch/control-center", "destination": "nav",
          "url_route": "castmatch-control-center", "category": "browse"},

@@ -50,3 +50,17 @@ def create_app():
             raise HTTPException(status_code=404, detail=str(exc)) from None
 
     return app
+
+
+class LazyApp:
+    """The app as an ASGI callable built on its first request. Every Airflow process loads plugins
+    (a task's template context, the DAG processor), and only the API server serves this: the others
+    must not pay for FastAPI and Airflow's security imports (about 2 s a process)."""
+
+    def __init__(self) -> None:
+        self._app = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        if self._app is None:
+            self._app = create_app()
+        await self._app(scope, receive, send)

@@ -98,3 +98,18 @@ class TestControlCenterApi:
         views = str(plugin.get("external_views"))
         assert "Control Center" in views and "castmatch/control-center" in views and "dag_run" in views
         assert "/castmatch" in str(plugin.get("fastapi_apps"))
+
+    def test_loading_the_plugin_imports_nothing_of_the_web_stack(self):
+        """Every task process loads plugins (its template context): the app is built on the first
+        request in the API server, not at import."""
+        import os
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        root = Path(__file__).resolve().parents[2]
+        probe = ("import sys; sys.path.insert(0, 'plugins'); import castmatch_control_center; "
+                 "print(sorted(m for m in ('fastapi', 'airflow.api_fastapi.core_api.security') if m in sys.modules))")
+        out = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True,
+                             env=os.environ.copy(), check=True).stdout.strip().splitlines()[-1]
+        assert out == "[]"
