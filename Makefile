@@ -21,7 +21,7 @@ run: install
 	bash scripts/run.sh
 
 test: install browser
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadgroup
 
 # The Control Center's browser test drives Debian's chromium through chromium-driver.
 browser:

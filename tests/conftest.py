@@ -131,3 +131,13 @@ def anthropic_conn(monkeypatch, fake_claude):
         {"conn_type": "anthropic", "password": fake_claude.api_key, "host": fake_claude.url}))
     return fake_claude
 
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under ``pytest -n 2`` (make test), the tests that start a whole Airflow (tests.airflow_stack,
+    the Celery stack) share one worker, one at a time: two of them at once would starve this
+    machine's two cores and stretch the clocks they wait on."""
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and getattr(module, "STARTS_AIRFLOW", False):
+            item.add_marker(pytest.mark.xdist_group("airflow"))

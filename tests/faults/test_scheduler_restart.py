@@ -12,11 +12,14 @@ import signal
 import subprocess
 from pathlib import Path
 
+import psutil
 import pytest
 
 from castmatch.config import load_roadmap
 from castmatch.store import Store
 from tests.airflow_stack import BIN, AirflowStack, free_port, wait_until
+
+STARTS_AIRFLOW = True  # tests/conftest.py: one such test at a time under xdist
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "include" / "roadmaps" / "example"
 CYCLE = dt.timedelta(seconds=15)  # update_frequency_minutes below: the sweep's cycle
@@ -29,13 +32,18 @@ escalation:
 
 
 def scheduler_pids(stack: AirflowStack) -> list[int]:
-    """The ``airflow scheduler`` processes ``airflow standalone`` started (its process group)."""
-    out = subprocess.run(["ps", "-eo", "pid=,pgid=,args="], capture_output=True, text=True, check=True).stdout
+    """The ``airflow scheduler`` processes ``airflow standalone`` started (its process group). Read
+    through psutil: ``ps`` cuts its lines at $COLUMNS when one is set, and a long venv path hides the
+    command's end."""
     pids = []
-    for line in out.splitlines():
-        pid, pgid, args = line.split(None, 2)
-        if int(pgid) == stack.proc.pid and args.rstrip().endswith("airflow scheduler"):
-            pids.append(int(pid))
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            args = proc.info["cmdline"] or []
+            if os.getpgid(proc.info["pid"]) == stack.proc.pid and args[-2:] and Path(args[-2]).name == "airflow" \
+                    and args[-1] == "scheduler":
+                pids.append(proc.info["pid"])
+        except (ProcessLookupError, psutil.Error):  # gone meanwhile
+            continue
     return pids
 
 
