@@ -46,77 +46,12 @@ def wait_until(predicate, timeout: float, what: str, every: float = 1.0):
     raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}" + (f" (last error: {last})" if last else ""))
 
 
-class AirflowStack:
-    """``with AirflowStack(env={...}) as af: af.trigger(...)``. ``env`` adds to the environment of
-    every Airflow process (the roadmap folder, the store URL, connections ...). ``extra_dags`` are
-    more DAG files to put beside ours."""
+class AirflowApi:
+    """The REST API of an Airflow on this machine (``port``), logged in as admin / admin."""
 
-    def __init__(self, env: dict | None = None, *, extra_dags: dict[str, str] | None = None, parallelism: int = 8,
-                 keep: bool = False):
-        self.home = Path(tempfile.mkdtemp(prefix="cm-airflow-stack-"))
-        self.port = free_port()
-        self.keep = keep
-        dags = self.home / "dags"
-        dags.mkdir()
-        for family in sorted((ROOT / "dags").glob("castmatch_*.py")):
-            shutil.copy(family, dags / family.name)
-        for name, source in (extra_dags or {}).items():
-            (dags / name).write_text(source)
-        (self.home / "passwords.json").write_text('{"admin": "admin"}')
-        self.env = {
-            **os.environ,
-            "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
-            # airflow_local_settings: task-forking parents preload the LLM stack (as make run does)
-            "PYTHONPATH": str(ROOT / "config"),
-            "AIRFLOW_HOME": str(self.home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # only what a test unpauses runs
-            "AIRFLOW__CORE__PARALLELISM": str(parallelism),
-            "AIRFLOW__API__PORT": str(self.port),
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{self.port}/execution/",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            **(env or {}),
-        }
-        self.env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
-        self.proc = None
+    def __init__(self, port: int):
+        self.port = port
         self.token = None
-
-    # ---------------------------------------------------------------- life cycle
-
-    def __enter__(self) -> AirflowStack:
-        run = {"env": self.env, "check": True, "capture_output": True}
-        subprocess.run([str(BIN / "airflow"), "db", "migrate"], **run)
-        subprocess.run([str(BIN / "castmatch"), "db", "upgrade"], **run)
-        subprocess.run([str(BIN / "castmatch"), "airflow-settings", "load", str(ROOT / "airflow_settings.yaml")],
-                       cwd=ROOT, **run)
-        self.log = open(self.home / "standalone.log", "w")
-        self.proc = subprocess.Popen([str(BIN / "airflow"), "standalone"], env=self.env, stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            wait_until(lambda: urllib.request.urlopen(f"{self.url}/api/v2/monitor/health", timeout=5), 240,
-                       "the Airflow API server")
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        if exc and exc[0] is not None:
-            self.log.flush()
-            print("".join((self.home / "standalone.log").read_text().splitlines(keepends=True)[-60:]), file=sys.stderr)
-        if not self.keep:
-            shutil.rmtree(self.home, ignore_errors=True)
 
     @property
     def url(self) -> str:
@@ -176,3 +111,75 @@ class AirflowStack:
         path = (f"/api/v2/dags/{ti['dag_id']}/dagRuns/{ti['dag_run_id']}/taskInstances/{ti['task_id']}/"
                 f"{ti.get('map_index', -1)}/hitlDetails")
         return self.request("PATCH", path, {"chosen_options": [option], "params_input": {"reason": reason}})
+
+
+class AirflowStack(AirflowApi):
+    """``with AirflowStack(env={...}) as af: af.trigger(...)``. ``env`` adds to the environment of
+    every Airflow process (the roadmap folder, the store URL, connections ...). ``extra_dags`` are
+    more DAG files to put beside ours."""
+
+    def __init__(self, env: dict | None = None, *, extra_dags: dict[str, str] | None = None, parallelism: int = 8,
+                 keep: bool = False):
+        super().__init__(free_port())
+        self.home = Path(tempfile.mkdtemp(prefix="cm-airflow-stack-"))
+        self.keep = keep
+        dags = self.home / "dags"
+        dags.mkdir()
+        for family in sorted((ROOT / "dags").glob("castmatch_*.py")):
+            shutil.copy(family, dags / family.name)
+        for name, source in (extra_dags or {}).items():
+            (dags / name).write_text(source)
+        (self.home / "passwords.json").write_text('{"admin": "admin"}')
+        inherited = {k: v for k, v in os.environ.items() if k != "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"}
+        self.env = {  # metadata in SQLite in the home unless env names a database
+            **inherited,
+            "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+            # airflow_local_settings: task-forking parents preload the LLM stack (as make run does)
+            "PYTHONPATH": str(ROOT / "config"),
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # only what a test unpauses runs
+            "AIRFLOW__CORE__PARALLELISM": str(parallelism),
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{self.port}/execution/",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            **(env or {}),
+        }
+        self.proc = None
+
+    # ---------------------------------------------------------------- life cycle
+
+    def __enter__(self) -> AirflowStack:
+        run = {"env": self.env, "check": True, "capture_output": True}
+        subprocess.run([str(BIN / "airflow"), "db", "migrate"], **run)
+        subprocess.run([str(BIN / "castmatch"), "db", "upgrade"], **run)
+        subprocess.run([str(BIN / "castmatch"), "airflow-settings", "load", str(ROOT / "airflow_settings.yaml")],
+                       cwd=ROOT, **run)
+        self.log = open(self.home / "standalone.log", "w")
+        self.proc = subprocess.Popen([str(BIN / "airflow"), "standalone"], env=self.env, stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_until(lambda: urllib.request.urlopen(f"{self.url}/api/v2/monitor/health", timeout=5), 240,
+                       "the Airflow API server")
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        if exc and exc[0] is not None:
+            self.log.flush()
+            print("".join((self.home / "standalone.log").read_text().splitlines(keepends=True)[-60:]), file=sys.stderr)
+        if not self.keep:
+            shutil.rmtree(self.home, ignore_errors=True)

@@ -168,6 +168,14 @@ def _runs(args) -> int:
     return 0
 
 
+def _queues(args) -> int:
+    from castmatch.workers import roadmap_queues
+
+    queues = roadmap_queues(_config(args, ("team",)))
+    print(json.dumps(queues) if args.json else ",".join(queues))
+    return 0
+
+
 def _reviews(args) -> int:
     from castmatch.human import pending_requests
 
@@ -278,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     command("runs", "the runs of the roadmap, newest first", _runs, run=False)
     command("reconcile", "check a run: one deliverable or one failure per started unit, no duplicates, nothing left "
             "running, every attempt in the ledger (exit 1 on a discrepancy)", _reconcile)
+    command("queues", "the Airflow queues the roadmap's tasks use, comma-separated: what a Celery worker listens "
+            "on (airflow celery worker --queues \"$(castmatch queues)\")", _queues, run=False)
     command("reviews", "requests waiting for a person (veto overrides, NO-GO reviews)", _reviews, run=False)
 
     p = sub.add_parser("answer", help="answer a request waiting for a person, as the UI form does")

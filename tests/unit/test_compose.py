@@ -15,6 +15,12 @@ def compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
 
 
+def shared_env() -> dict[str, str]:
+    """config/celery.env, the settings compose and scripts/celery_stack.sh both read."""
+    lines = (ROOT / "config" / "celery.env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+
+
 def airflow_services(spec: dict) -> dict:
     return {name: svc for name, svc in spec["services"].items() if name.startswith("airflow-") or name == "flower"}
 
@@ -25,11 +31,13 @@ class TestComposeStack:
         services = airflow_services(spec)
         assert {"airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
                 "airflow-triggerer", "airflow-worker", "flower"} <= set(services)
+        shared = shared_env()
+        assert shared["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
         for name, svc in services.items():
             assert svc.get("build") == ".", name
-            assert ".env" in svc.get("env_file", []), name
+            assert svc.get("env_file") == ["config/celery.env", ".env"], name  # the topology, then the secrets
             env = svc["environment"]
-            assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+            assert not set(env) & set(shared), f"{name} repeats config/celery.env"  # one source of truth
             assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].startswith("http://airflow-apiserver:8080/"), name
             assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://redis:"), name
             if name == "airflow-init":  # one-shot: the others wait for it to complete
@@ -59,3 +67,12 @@ class TestComposeStack:
         constraints = (ROOT / "constraints.txt").read_text().split()
         celery = next(r for r in requirements if r.startswith("apache-airflow-providers-celery=="))
         assert celery in constraints and any(c.startswith("celery==") for c in constraints)
+
+    def test_workers_listen_on_every_queue_of_the_roadmap_and_the_script_reads_the_same_env(self):
+        worker = airflow_services(compose())["airflow-worker"]
+        assert worker["command"][-1] == 'exec airflow celery worker --queues "$$(castmatch queues)"'
+        script = (ROOT / "scripts" / "celery_stack.sh").read_text()
+        assert "config/celery.env" in script and "--celery-hostname" in script
+        shared = shared_env()
+        assert shared["AIRFLOW__CELERY__TASK_ACKS_LATE"] == "True"
+        assert int(shared["AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT"]) >= 6 * 3600
