@@ -17,10 +17,10 @@ import sqlalchemy as sa
 
 from castmatch.store import Store
 from tests.airflow_stack import AirflowStack, free_port, wait_until
-
-STARTS_AIRFLOW = True  # tests/conftest.py: one such test at a time under xdist
 from tests.faults.conftest import messages, reconciled, run_key, unit_runs
 from tests.helpers import dags_test
+
+STARTS_AIRFLOW = True  # tests/conftest.py: one such test at a time under xdist
 
 DATE = "2026-08-03T00:00:00+00:00"
 
