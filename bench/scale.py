@@ -106,7 +106,7 @@ def measure(executor: str, env: dict, units_per_run: int) -> dict[int, dict]:
         return results
     port = free_port()
     name = f"cmscale{tag}"
-    stack_env = {**env, "CELERY_STACK_DIR": str(Path(env["BENCH_TMP"]) / "celery"), "CELERY_STACK_NAME": name,
+    stack_env = {**os.environ, **env, "CELERY_STACK_DIR": str(Path(env["BENCH_TMP"]) / "celery"), "CELERY_STACK_NAME": name,
                  "CELERY_STACK_PORT": str(port), "CELERY_STACK_PG": PG,
                  "AIRFLOW__CORE__PARALLELISM": str(SLOTS), "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(SLOTS // 2)}
     stack = ["bash", str(ROOT / "scripts" / "celery_stack.sh")]
@@ -162,7 +162,7 @@ def main() -> None:
                 database("drop", metadata.rsplit("/", 1)[1])  # the script makes its own
             (tmp / executor).mkdir(exist_ok=True)
             try:
-                results[executor] = measure(executor, {**os.environ, **env}, units_per_run)
+                results[executor] = measure(executor, env, units_per_run)
             finally:
                 database("drop", store.rsplit("/", 1)[1])
                 if executor == "local":

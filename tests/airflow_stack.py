@@ -155,11 +155,12 @@ class AirflowStack(AirflowApi):
     # ---------------------------------------------------------------- life cycle
 
     def __enter__(self) -> AirflowStack:
-        run = {"env": self.env, "check": True, "capture_output": True}
-        subprocess.run([str(BIN / "airflow"), "db", "migrate"], **run)
-        subprocess.run([str(BIN / "castmatch"), "db", "upgrade"], **run)
-        subprocess.run([str(BIN / "castmatch"), "airflow-settings", "load", str(ROOT / "airflow_settings.yaml")],
-                       cwd=ROOT, **run)
+        for command in (["airflow", "db", "migrate"], ["castmatch", "db", "upgrade"],
+                        ["castmatch", "airflow-settings", "load", str(ROOT / "airflow_settings.yaml")]):
+            done = subprocess.run([str(BIN / command[0]), *command[1:]], env=self.env, cwd=ROOT, capture_output=True,
+                                  text=True)
+            if done.returncode:
+                raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr[-2000:]}")
         self.log = open(self.home / "standalone.log", "w")
         self.proc = subprocess.Popen([str(BIN / "airflow"), "standalone"], env=self.env, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
