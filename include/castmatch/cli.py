@@ -8,9 +8,11 @@ that cannot be reached is one line naming it and what to do, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+from pathlib import Path
 
 
 class CliError(Exception):
@@ -168,6 +170,37 @@ def _runs(args) -> int:
     return 0
 
 
+def _report(args) -> int:
+    from castmatch.report import write_report
+    from castmatch.runs import resolve_run, roadmap_id_of
+    from castmatch.store import Store
+
+    config = _config(args, ("team", "roadmap"))
+    store = Store()
+    run = resolve_run(store, roadmap_id_of(config), args.run)
+    if run is None:
+        raise CliError(f"no run {args.run or ''} of roadmap {roadmap_id_of(config)!r} to report on: "
+                       "`castmatch runs` lists them".replace("  ", " "))
+    week = args.week
+    if week is None:  # the newest week the run has worked in
+        ran = {config.unit_week.get(r["work_unit_id"]) for r in store.unit_runs(run["run_key"])}
+        week = max((w for w in ran if w), default=1)
+    if week not in config.weeks:
+        raise CliError(f"--week {week}: the roadmap has weeks {min(config.weeks)}-{max(config.weeks)}")
+    out = Path(args.out) if args.out else Path("reports") / run["run_key"].replace(":", "_") / f"week_{week:02d}"
+    with contextlib.redirect_stdout(sys.stderr):  # what Airflow's hooks log never mixes with the JSON
+        result = write_report(config, store, run["run_key"], week, out, slack=args.slack)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print(f"week {week} report of run {run['run_key']}: {result['markdown']}")
+        for chart in result["charts"]:
+            print(f"    {chart}")
+        print(f"summary: {result['written_by']}; kept in the store; Slack: {result['slack']['status']} "
+              f"({result['slack']['detail']})")
+    return 0
+
+
 def _queues(args) -> int:
     from castmatch.workers import roadmap_queues
 
@@ -286,6 +319,12 @@ def build_parser() -> argparse.ArgumentParser:
     command("runs", "the runs of the roadmap, newest first", _runs, run=False)
     command("reconcile", "check a run: one deliverable or one failure per started unit, no duplicates, nothing left "
             "running, every attempt in the ledger (exit 1 on a discrepancy)", _reconcile)
+    p = command("report", "the stakeholder report of a week of a run: Markdown with PNG charts (progress, burn-up, "
+                "gates, KPIs, cost) and a summary", _report)
+    p.add_argument("--week", type=int, default=None, help="the week (default: the newest the run worked in)")
+    p.add_argument("--out", default=None, help="folder to write into (default: reports/<run>/week_NN)")
+    p.add_argument("--slack", action="store_true", help="post it too (connections.slack_api: the files; else a "
+                   "link through the webhook)")
     command("queues", "the Airflow queues the roadmap's tasks use, comma-separated: what a Celery worker listens "
             "on (airflow celery worker --queues \"$(castmatch queues)\")", _queues, run=False)
     command("reviews", "requests waiting for a person (veto overrides, NO-GO reviews)", _reviews, run=False)

@@ -74,6 +74,28 @@ def post_to_slack(text: str, *, webhook_conn_id: str = SLACK_CONN_ID, api_conn_i
     return "not_sent", "", f"no Slack connection {named} with a token or webhook URL (recorded and logged only)"
 
 
+def upload_to_slack(text: str, files: list[tuple[str, str]], *, webhook_conn_id: str = SLACK_CONN_ID,
+                    api_conn_id: str | None = None, channel: str = "", link: str = "") -> tuple[str, str, str]:
+    """Post ``files`` ((path, title), ...) with ``text`` as their comment through ``files_upload_v2``
+    on ``api_conn_id`` when it is defined; else ``text`` and ``link`` (where the files are) through
+    the webhook. Same result and no-raise contract as ``post_to_slack``."""
+    from castmatch.describe import describe
+
+    api = _defined(api_conn_id)
+    if api is not None:
+        where = (api.extra_dejson or {}).get("channel") or channel
+        try:
+            from airflow.providers.slack.hooks.slack import SlackHook
+
+            SlackHook(slack_conn_id=api_conn_id).client.files_upload_v2(
+                channel=where, initial_comment=text,
+                file_uploads=[{"file": path, "title": title} for path, title in files])
+        except Exception as exc:  # slack_sdk's errors, a refused connection
+            return "failed", f"{api_conn_id} {where}", f"files_upload_v2 on {api_conn_id}: {describe(exc)}"
+        return "sent", f"{api_conn_id} {where}", f"files_upload_v2 ({len(files)} files)"
+    return post_to_slack(text + (f"\n{link}" if link else ""), webhook_conn_id=webhook_conn_id)
+
+
 def human_review_announcement(conn_id: str = SLACK_CONN_ID) -> SlackAnnouncement:
     """What a person is asked on a veto or a NO-GO, with where to answer (on the roadmap's Slack
     connection, ``roadmap.yaml`` ``connections.slack``)."""

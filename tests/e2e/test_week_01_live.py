@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import pytest
 from castmatch.config import load_roadmap
 from castmatch.store import Store
 from tests.fakes.fake_anthropic import default_tool_input
+from tests.fakes.fake_slack import FakeSlack
 from tests.helpers import castmatch_json, dags_test, sample_history
 
 BIN = Path(sys.executable).parent
@@ -39,9 +41,67 @@ def injecting_responder(body: dict) -> dict:
     return answer
 
 
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def stakeholder_report_of_week_one(env: dict, out: Path) -> None:
+    """`castmatch report --week 1`: the Markdown and every chart (valid PNGs a person can read, under
+    their titles), the same figures as `castmatch status` and `castmatch usage`, a summary by Claude."""
+    from PIL import Image
+
+    from castmatch.report import CHARTS
+
+    pg_url = env["CASTMATCH_DATABASE_URL"]
+    status = castmatch_json("status", database_url=pg_url)
+    usage = castmatch_json("usage", database_url=pg_url)
+    made_twice = []
+    with FakeSlack() as slack:  # posted with the bot's files_upload_v2
+        for _ in range(2):  # made twice (a rerun): one row kept, the newest
+            made = subprocess.run([str(BIN / "castmatch"), "report", "--week", "1", "--out", str(out), "--json",
+                                   "--slack"], capture_output=True, text=True,
+                                  env={**env, "AIRFLOW_CONN_CASTMATCH_SLACK_API": slack.api_connection()})
+            assert made.returncode == 0, made.stderr
+            made_twice.append(json.loads(made.stdout))
+    report = made_twice[0]  # live: Claude writes the summary (the second one's figures count the first's call)
+    assert [r["slack"]["status"] for r in made_twice] == ["sent", "sent"]
+    [kept] = Store(pg_url).reports(report["figures"]["run_key"])
+    assert kept["week"] == 1 and kept["markdown"] == (out / "report.md").read_text() and kept["slack_status"] == "sent"
+    uploads = list(slack.uploads.values())[-6:]  # the second posting's files (in upload order)
+    assert sorted(u["title"] for u in uploads) == sorted(["report.md", *CHARTS.values()])
+    for file in CHARTS:
+        assert base64.b64decode(kept["files"][file]) == (out / file).read_bytes()
+        assert any(u["data"] == (out / file).read_bytes() for u in uploads), file
+    [comment] = {m["initial_comment"] for m in slack.messages("/api/files.completeUploadExternal")}
+    assert comment.startswith("CastMatch") and "week 1 report" in comment
+    markdown = (out / "report.md").read_text()
+    for file, title in CHARTS.items():
+        assert f"## {title}\n\n![{title}]({file})" in markdown  # embedded by relative path
+        data = (out / file).read_bytes()
+        assert data.startswith(PNG) and len(data) > 10_000, file
+        with Image.open(out / file) as image:
+            assert image.size[0] >= 800 and image.size[1] >= 300, (file, image.size)
+    figures = report["figures"]
+    assert [(a["id"], a["status"], a["progress"]) for a in figures["agents"]] == [
+        (a["id"], a["status"], a["progress"]) for a in status["agents"]]
+    assert figures["weeks"] == status["weeks"]
+    week = load_roadmap().weeks[1]
+    assert figures["burn_up"]["delivered"][-1] == len(week.work_units) == status["weeks"][0]["done"]
+    assert figures["burn_up"]["planned"][-1] == len(week.work_units)
+    # the summary's own call is booked after the usage read above: everything else is identical
+    assert {k: v for k, v in figures["usage"]["total"].items() if k != "by_backend"} == {
+        k: v for k, v in usage["total"].items() if k != "by_backend"}
+    assert sum(figures["cost_per_agent_week"][a].get("1", 0) for a in figures["cost_per_agent_week"]) == pytest.approx(
+        next(w["cost_usd"] for w in usage["weeks"] if w["week"] == 1), abs=1e-5)
+    assert report["written_by"].startswith("Claude (") and f"## Summary ({report['written_by']})" in markdown
+    summary_calls = Store(pg_url).llm_calls(purpose="report")  # once a report; the same prompt is not paid twice
+    assert [c["week"] for c in summary_calls] == [1, 1] and summary_calls[0]["outcome"] == "ok"
+    assert f"Week 1: **{len(week.work_units)}/{len(week.work_units)}**" in markdown
+
+
 @pytest.mark.e2e
 class TestWeekOneLive:
-    def test_runs_through_429_529_with_cache_and_structured_output(self, pg_url, airflow_db, fake_claude, redis_prefix):
+    def test_runs_through_429_529_with_cache_and_structured_output(self, pg_url, airflow_db, fake_claude, redis_prefix,
+                                                                   tmp_path):
         fake_claude.api_key = SECRET
         fake_claude.responder = injecting_responder
         fake_claude.enqueue("429", "529", "ok", "429")  # two tasks each recover inside their try
@@ -104,6 +164,8 @@ class TestWeekOneLive:
         status = {c["id"]: c["status"] for c in json.loads(chains.stdout)}
         assert status["infrastructure_to_ai_services"] == "DONE"
         assert status["backend_to_frontend"] == "PENDING"
+
+        stakeholder_report_of_week_one(live_env(fake_claude, pg_url, redis_prefix), tmp_path / "report")
 
     def test_a_refused_key_fails_tasks_at_once_without_airflow_retries(self, pg_url, airflow_db, fake_claude, redis_prefix):
         out = run_week(live_env(fake_claude, pg_url, redis_prefix, key="sk-wrong"), "2026-02-03T00:00:00+00:00",

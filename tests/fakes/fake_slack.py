@@ -1,5 +1,7 @@
-"""A loopback stand-in for Slack: an incoming webhook and the Web API's ``chat.postMessage``.
-Records every message posted (path, text, channel, the bot token used), reached through the Slack
+"""A loopback stand-in for Slack: an incoming webhook, the Web API's ``chat.postMessage`` and the
+three steps of ``files_upload_v2`` (``files.getUploadURLExternal``, the upload itself,
+``files.completeUploadExternal``). Records every message posted (path, text, channel, the bot token
+used) and every file uploaded (``uploads``: name, title, bytes), reached through the Slack
 provider's own hooks via the connections it hands out."""
 
 from __future__ import annotations
@@ -15,11 +17,19 @@ BOT_TOKEN = "xoxb-fake-castmatch"
 class FakeSlack:
     def __init__(self):
         self.posts: list[dict] = []
+        self.uploads: dict[str, dict] = {}  # file id -> {"filename", "title", "data"}
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 (http.server's name)
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.path.startswith("/upload/"):  # step 2 of files_upload_v2: the bytes
+                    outer.uploads[self.path.rsplit("/", 1)[1]]["data"] = body
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/plain")
+                    self.end_headers()
+                    self.wfile.write(b"OK")
+                    return None
                 if self.path.startswith("/api/"):
                     if "json" in self.headers.get("Content-Type", ""):
                         fields = json.loads(body or b"{}")
@@ -29,6 +39,16 @@ class FakeSlack:
                     if token != BOT_TOKEN:
                         return self._reply({"ok": False, "error": "invalid_auth"})
                     outer.posts.append({"path": self.path, "token": token, **fields})
+                    if self.path.startswith("/api/files.getUploadURLExternal"):
+                        file_id = f"F{len(outer.uploads) + 1:04d}"
+                        outer.uploads[file_id] = {"filename": fields.get("filename"), "title": None, "data": b""}
+                        root = f"http://127.0.0.1:{self.server.server_address[1]}"
+                        return self._reply({"ok": True, "file_id": file_id, "upload_url": f"{root}/upload/{file_id}"})
+                    if self.path.startswith("/api/files.completeUploadExternal"):
+                        done = fields["files"] if isinstance(fields["files"], list) else json.loads(fields["files"])
+                        for f in done:
+                            outer.uploads[f["id"]]["title"] = f.get("title")
+                        return self._reply({"ok": True, "files": [{"id": f["id"]} for f in done]})
                     return self._reply({"ok": True, "channel": fields.get("channel"), "ts": f"{len(outer.posts)}.0"})
                 outer.posts.append({"path": self.path, **json.loads(body or b"{}")})
                 self.send_response(200)

@@ -18,13 +18,18 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _upsert(conn: sa.Connection, table: sa.Table, values: dict, keys: Sequence[str], keep: Iterable[str] = ()):
-    """INSERT … ON CONFLICT (keys) DO UPDATE, for PostgreSQL and SQLite alike."""
+def _insert(conn: sa.Connection, table: sa.Table):
+    """The dialect's INSERT (PostgreSQL or SQLite), the one with ON CONFLICT clauses."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table).values(**values)
+    return insert(table)
+
+
+def _upsert(conn: sa.Connection, table: sa.Table, values: dict, keys: Sequence[str], keep: Iterable[str] = ()):
+    """INSERT … ON CONFLICT (keys) DO UPDATE, for PostgreSQL and SQLite alike."""
+    stmt = _insert(conn, table).values(**values)
     update = {k: stmt.excluded[k] for k in values if k not in keys and k not in set(keep) and k != "id"}
     conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=update))
 
@@ -498,14 +503,10 @@ class Store:
     def save_review_verdict(self, *, roadmap_id: str, reviewer: str, work_unit_id: str, content_hash: str,
                             method: str, verdict: str, reasons: list[str], run_key: str | None) -> None:
         """Store a verdict once: a verdict already stored for the same content is kept."""
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        stmt = insert(t.reviews).values(roadmap_id=roadmap_id, reviewer=reviewer, work_unit_id=work_unit_id,
-                                        content_hash=content_hash, method=method, verdict=verdict,
-                                        reasons=list(reasons), run_key=run_key, created_at=utcnow())
         with self.engine.begin() as conn:
+            stmt = _insert(conn, t.reviews).values(
+                roadmap_id=roadmap_id, reviewer=reviewer, work_unit_id=work_unit_id, content_hash=content_hash,
+                method=method, verdict=verdict, reasons=list(reasons), run_key=run_key, created_at=utcnow())
             conn.execute(stmt.on_conflict_do_nothing(
                 index_elements=["roadmap_id", "reviewer", "work_unit_id", "content_hash", "method"]))
 
@@ -605,11 +606,7 @@ class Store:
         now = utcnow()
         i = t.incidents
         with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert
-            else:
-                from sqlalchemy.dialects.sqlite import insert
-            inserted = conn.execute(insert(i).values(
+            inserted = conn.execute(_insert(conn, i).values(
                 roadmap_id=roadmap_of(run_key), run_key=run_key, kind=kind, subject=subject, agents=list(agents),
                 state="open", level=1, detail=detail[:4000], opened_at=now, level_since=now, updated_at=now,
             ).on_conflict_do_nothing(index_elements=["run_key", "kind", "subject"]).returning(i.c.id)).first()
@@ -719,11 +716,7 @@ class Store:
         now = utcnow()
         a = t.alerts
         with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert
-            else:
-                from sqlalchemy.dialects.sqlite import insert
-            inserted = conn.execute(insert(a).values(
+            inserted = conn.execute(_insert(conn, a).values(
                 roadmap_id=roadmap_of(run_key), run_key=run_key, notification_id=notification_id, subject=subject,
                 text=text, agents=list(agents), status="sending", created_at=now,
             ).on_conflict_do_nothing(index_elements=["run_key", "notification_id", "subject"])
@@ -768,3 +761,22 @@ class Store:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(o).where(o.c.run_key == run_key, o.c.work_unit_id == work_unit_id)).mappings().first()
         return dict(row) if row else None
+
+    # ---------------------------------------------------------------- stakeholder reports
+
+    def save_report(self, *, run_key: str, week: int, markdown: str, summary: dict, written_by: str,
+                    files: dict[str, str], slack_status: str = "not_sent", slack_detail: str = "") -> None:
+        """Keep the week's report of a run (``files``: name -> base64); made again, it replaces the row."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            _upsert(conn, t.reports, {
+                "roadmap_id": roadmap_of(run_key), "run_key": run_key, "week": week, "markdown": markdown,
+                "summary": summary, "written_by": written_by, "files": files, "slack_status": slack_status,
+                "slack_detail": slack_detail[:2000], "created_at": now, "updated_at": now,
+            }, ["run_key", "week"], keep=["created_at"])
+
+    def reports(self, run_key: str) -> list[dict]:
+        r = t.reports
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(sa.select(r).where(r.c.run_key == run_key).order_by(r.c.week))
+                    .mappings()]

@@ -431,3 +431,22 @@ alerts = sa.Table(
     sa.Column("sent_at", sa.DateTime(timezone=True)),
     sa.UniqueConstraint("run_key", "notification_id", "subject", name="uq_cm_alerts_run_event_subject"),
 )
+
+
+reports = sa.Table(  # stakeholder reports (castmatch.report): one per run and week
+    "cm_reports",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("roadmap_id", sa.String(100), nullable=False),
+    sa.Column("run_key", sa.String(250), nullable=False),
+    sa.Column("week", sa.Integer, nullable=False),
+    sa.Column("markdown", sa.Text, nullable=False),
+    sa.Column("summary", sa.JSON, nullable=False),
+    sa.Column("written_by", sa.String(200), nullable=False),
+    sa.Column("files", sa.JSON, nullable=False),  # {file name: base64 of its bytes}
+    sa.Column("slack_status", sa.String(20), nullable=False, server_default="not_sent"),
+    sa.Column("slack_detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("run_key", "week", name="uq_cm_reports_run_week"),
+)
