@@ -132,7 +132,8 @@ def chart_progress(data: dict, path: Path) -> None:
 
 
 def chart_burn_up(data: dict, path: Path) -> None:
-    plt, fig, ax = _figure(f"{CHARTS['burn_up.png']} (weeks 1-{data['week']})")
+    weeks = "week 1" if data["week"] == 1 else f"weeks 1-{data['week']}"
+    plt, fig, ax = _figure(f"{CHARTS['burn_up.png']} ({weeks}, {data['clock']} clock)")
     burn = data["burn_up"]
     ax.step(burn["days"], burn["planned"], where="post", color="#9e9e9e", linestyle="--", label="planned (units due by day)")
     ax.step(burn["days"], burn["delivered"], where="post", color="#2e7d32", linewidth=2, label="delivered")
@@ -159,34 +160,44 @@ def chart_gates(data: dict, path: Path) -> None:
     ax.set_xlim(0, data["week"] * 7 + 1)
     ax.grid(axis="x", alpha=0.3)
     if rows:
-        ax.legend(title="status", loc="lower right")
+        ax.legend(title="status", loc="upper left", bbox_to_anchor=(1.01, 1), markerscale=0.6)
     _save(plt, fig, path)
 
 
 def chart_kpis(data: dict, path: Path) -> None:
-    kpis = data["kpis"]
-    cols = 2
-    rows = max(1, (len(kpis) + cols - 1) // cols)
-    plt, fig, axes = _figure(CHARTS["kpis.png"], width=11, height=2.8 * rows + 1, ncols=cols)
+    import matplotlib.dates as mdates
+
+    measured = [k for k in data["kpis"] if data["kpi_series"].get(k["id"])]
+    cols = 2 if len(measured) > 1 else 1
+    rows = max(1, (len(measured) + cols - 1) // cols)
+    plt, fig, _ = _figure(CHARTS["kpis.png"], width=11 if cols == 2 else 9, height=3.2 * rows + 1.2)
     fig.clear()
+    missing = [k["name"] for k in data["kpis"] if k not in measured]
     fig.suptitle(CHARTS["kpis.png"], fontsize=13, fontweight="bold")
-    for i, kpi in enumerate(kpis):
+    if missing:  # said once, below the panels, instead of an empty panel each
+        fig.text(0.5, 0.01, "not measured in this run:\n" + "\n".join(
+            "; ".join(m.split(":")[0][:45] for m in missing[i:i + 4]) for i in range(0, len(missing), 4)),
+            ha="center", va="bottom", fontsize=7)
+    if not measured:
+        fig.text(0.5, 0.5, "no KPI measured in this run yet", ha="center", va="center", fontsize=12)
+    for i, kpi in enumerate(measured):
         ax = fig.add_subplot(rows, cols, i + 1)
-        series = data["kpi_series"].get(kpi["id"], [])
+        series = data["kpi_series"][kpi["id"]]
         comparator, threshold, *unit = kpi["target"].split(" ")
-        unit = " ".join(unit)
-        if series:
-            times = [dt.datetime.fromisoformat(t) for t, _ in series]
-            ax.plot(times, [v for _, v in series], marker="o", color="#1565c0", label="measured")
-            ax.tick_params(axis="x", labelrotation=30, labelsize=7)
-        else:
-            ax.text(0.5, 0.5, "not measured in this run", ha="center", va="center", transform=ax.transAxes)
+        times = [dt.datetime.fromisoformat(t) for t, _ in series]
+        ax.plot(times, [v for _, v in series], marker="o", color="#1565c0", label="measured")
         ax.axhline(float(threshold), color="#c62828", linestyle="--", label=f"threshold ({comparator} {threshold})")
+        if times[0] == times[-1]:  # one sample: an hour either side, not years
+            ax.set_xlim(times[0] - dt.timedelta(hours=1), times[0] + dt.timedelta(hours=1))
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M"))
+        ax.tick_params(axis="x", labelrotation=30, labelsize=7)
         ax.set_title(kpi["name"][:55], fontsize=9)
-        ax.set_ylabel(unit or "value")
+        ax.set_ylabel(" ".join(unit) or "value")
         ax.set_xlabel("time (UTC)")
         ax.legend(fontsize=7, loc="best")
-    _save(plt, fig, path)
+    fig.tight_layout(rect=(0, 0.04 + 0.025 * ((len(missing) + 3) // 4) * (5 / (3.2 * rows + 1.2)), 1, 0.95))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def chart_cost(data: dict, path: Path) -> None:
@@ -194,27 +205,28 @@ def chart_cost(data: dict, path: Path) -> None:
         f"{CHARTS['cost.png']} (cache-hit share {data['usage']['total']['cache_hit_share'] * 100:.1f} %)",
         width=12, height=6, ncols=2)
     agents = sorted(data["cost_per_agent_week"])
+    label = {"-": "(no agent: probes)"}
     weeks = sorted({w for a in agents for w in data["cost_per_agent_week"][a]})
     bottom = [0.0] * len(agents)
     for w in weeks:
         values = [data["cost_per_agent_week"][a].get(w, 0.0) for a in agents]
-        left.barh(agents, values, left=bottom, label=f"week {w}")
+        left.barh([label.get(a, a) for a in agents], values, left=bottom, label=f"week {w}")
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     left.set_xlabel("cost (USD)")
     left.set_title("cost per agent and week", fontsize=10)
     if weeks:
-        left.legend(loc="lower right")
+        left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=min(len(weeks), 6), fontsize=8)
     usage = {a["id"]: a for a in data["usage"]["agents"]}
     names = sorted(usage)
     bottom = [0] * len(names)
-    for kind, label in (("input_tokens", "input"), ("cache_creation_input_tokens", "cache write"),
+    for kind, kind_label in (("input_tokens", "input"), ("cache_creation_input_tokens", "cache write"),
                         ("cache_read_input_tokens", "cache read"), ("output_tokens", "output")):
         values = [usage[n][kind] for n in names]
-        right.barh(names, values, left=bottom, label=label)
+        right.barh([label.get(n, n) for n in names], values, left=bottom, label=kind_label)
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     right.set_xlabel("tokens")
     right.set_title("tokens per agent (run so far)", fontsize=10)
-    right.legend(loc="lower right")
+    right.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2, fontsize=8)
     _save(plt, fig, path)
 
 
