@@ -269,6 +269,13 @@ def effective_depends_on(store, run_key: str, unit) -> list[str]:
     return list(override["depends_on"]) if override and override["depends_on"] is not None else list(unit.depends_on)
 
 
+def run_depends_on(config, store, run_key: str) -> dict[str, list[str]]:
+    """Every unit's dependencies in run ``run_key`` (``effective_depends_on`` of all of them, in one read)."""
+    overrides = store.unit_overrides(run_key)
+    return {u.id: list(overrides[u.id]["depends_on"]) if u.id in overrides and overrides[u.id]["depends_on"] is not None
+            else list(u.depends_on) for u in config.work_units.values()}
+
+
 def waiting_units(config, store, *, run_key: str, blocker: str) -> list[str]:
     """Units of run ``run_key`` that waited on ``blocker`` and can start now it is delivered: they
     depend on it, every dependency is delivered, their week has run (its DAG skipped them as
@@ -276,14 +283,13 @@ def waiting_units(config, store, *, run_key: str, blocker: str) -> list[str]:
     runs = store.unit_runs(run_key)
     started = {r["work_unit_id"] for r in runs}
     weeks_run = {config.unit_week[r["work_unit_id"]] for r in runs if r["work_unit_id"] in config.unit_week}
-    candidates = [u for u in config.work_units.values()
-                  if u.id not in started and config.unit_week[u.id] in weeks_run
-                  and blocker in effective_depends_on(store, run_key, u)]
+    deps = run_depends_on(config, store, run_key)
+    candidates = [u.id for u in config.work_units.values()
+                  if u.id not in started and config.unit_week[u.id] in weeks_run and blocker in deps[u.id]]
     if not candidates:
         return []
-    needed = {d for u in candidates for d in effective_depends_on(store, run_key, u)}
-    delivered = set(store.upstream_deliverables(sorted(needed), run_key=run_key))
-    return [u.id for u in candidates if set(effective_depends_on(store, run_key, u)) <= delivered]
+    delivered = set(store.upstream_deliverables(sorted({d for u in candidates for d in deps[u]}), run_key=run_key))
+    return [u for u in candidates if set(deps[u]) <= delivered]
 
 
 def unblocked_triggers(config, store, *, run_key: str, blocker: str, clock: str, dag_id: str | None = None,

@@ -123,7 +123,7 @@ def _retry(config, store, incident, action) -> tuple[str, str]:
 
 def _alternative_path(config, store, incident, action) -> tuple[str, str]:
     """A blocked agent gets a ready unit of theirs that does not depend on the blocked one."""
-    from castmatch.incidents import effective_depends_on
+    from castmatch.incidents import run_depends_on
 
     blocked = config.work_units.get(incident["subject"])
     if blocked is None:
@@ -133,20 +133,21 @@ def _alternative_path(config, store, incident, action) -> tuple[str, str]:
     runs = store.unit_runs(run_key)
     started = {r["work_unit_id"] for r in runs}
     reached = max((config.unit_week.get(r["work_unit_id"], 0) for r in runs), default=0)
+    deps = run_depends_on(config, store, run_key)  # read once: the walk below visits many units
+    leads = {o["work_unit_id"]: o["lead_agent"] for o in store.unit_overrides(run_key).values() if o["lead_agent"]}
 
     def needs_blocked(unit_id: str, seen: set[str]) -> bool:
         if unit_id == blocked.id:
             return True
         seen.add(unit_id)
-        unit = config.work_units.get(unit_id)
-        return unit is not None and any(d not in seen and needs_blocked(d, seen)
-                                        for d in effective_depends_on(store, run_key, unit))
+        return any(d not in seen and needs_blocked(d, seen) for d in deps.get(unit_id, ()))
 
-    for unit in config.work_units.values():  # in roadmap order: the earliest ready one
-        if unit.id in started or config.unit_week[unit.id] > reached + 1 or _lead(store, incident, unit) != lead:
-            continue
-        deps = effective_depends_on(store, run_key, unit)
-        if needs_blocked(unit.id, set()) or set(deps) - set(store.upstream_deliverables(deps, run_key=run_key)):
+    candidates = [u for u in config.work_units.values()  # in roadmap order: the earliest ready one
+                  if u.id not in started and config.unit_week[u.id] <= reached + 1
+                  and leads.get(u.id, u.agents[0]) == lead and not needs_blocked(u.id, set())]
+    delivered = set(store.upstream_deliverables(sorted({d for u in candidates for d in deps[u.id]}), run_key=run_key))
+    for unit in candidates:
+        if set(deps[unit.id]) - delivered:
             continue
         store.record_event("agent_notice", f"{blocked.id} is blocked ({incident['detail'][:200]}); meanwhile "
                            f"work on {unit.id}, which does not depend on it", run_key=run_key, agent_id=lead,

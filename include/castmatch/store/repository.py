@@ -756,6 +756,12 @@ class Store:
                 "incident_id": incident_id, "proposed_by": proposed_by, "updated_at": utcnow(),
             }, ["run_key", "work_unit_id"])
 
+    def unit_overrides(self, run_key: str) -> dict[str, dict]:
+        """Every unit of run ``run_key`` that level 2 or 3 changed: {work unit: row}."""
+        o = t.unit_overrides
+        with self.engine.connect() as conn:
+            return {r["work_unit_id"]: dict(r) for r in conn.execute(sa.select(o).where(o.c.run_key == run_key)).mappings()}
+
     def unit_override(self, *, run_key: str, work_unit_id: str) -> dict | None:
         o = t.unit_overrides
         with self.engine.connect() as conn:
