@@ -112,18 +112,18 @@ def _usage_panel(config, store, run_key: str | None) -> dict:
 
 
 def _incidents_panel(config, store, run_key: str | None, now: dt.datetime) -> list[dict]:
-    from castmatch.incidents import incidents_report, levels
+    from castmatch.incidents import incident_clock, incidents_report, levels
 
     ladder = {n: after for n, _, after in levels(config)}
-    out = []
+    out, clocks = [], {}
     for row in incidents_report(config, store, run_key, open_only=True):
         after = ladder.get(row["level"] + 1)
         next_at = None
         if after is not None and run_key:
-            from castmatch.incidents import _clock
-
+            if row["run_key"] not in clocks:  # one read per run, not per incident
+                clocks[row["run_key"]] = incident_clock(config, store, row["run_key"])
             opened = row["opened_at"] if row["opened_at"].tzinfo else row["opened_at"].replace(tzinfo=dt.UTC)
-            next_at = opened + _clock(config, store, row["run_key"]).span(after / (24 * 60))
+            next_at = opened + clocks[row["run_key"]].span(after / (24 * 60))
         out.append({**{k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in row.items()
                        if k != "actions"},
                     "actions": len(row["actions"]), "last_action": (row["actions"][-1]["action"] if row["actions"]

@@ -124,7 +124,7 @@ def watch_run(config, store, run_key: str, *, now: dt.datetime) -> None:
     its limit (``llm.yaml`` ``budgets.warn_at``). Idempotent: an open incident is left as it is."""
     from castmatch.chains import chains_report
 
-    clock = _clock(config, store, run_key)
+    clock = incident_clock(config, store, run_key)
     chains = {c.id: c for c in config.operations.chains} if config.operations else {}
     for report in chains_report(config, store, run_key):
         chain = chains[report["id"]]
@@ -150,8 +150,9 @@ def watch_run(config, store, run_key: str, *, now: dt.datetime) -> None:
 # ---------------------------------------------------------------------------- the sweep
 
 
-def _clock(config, store, run_key: str):
-    """The run's clock (an operations incident, or a run not recorded: the real clock)."""
+def incident_clock(config, store, run_key: str):
+    """The clock an incident of run ``run_key`` escalates on: the run's (an operations incident, or
+    a run not recorded: the real clock)."""
     from castmatch.clock import RoadmapClock
     from castmatch.runs import run_clock
 
@@ -213,6 +214,7 @@ def sweep(config, store, *, now: dt.datetime | None = None) -> dict:
     actor = orchestrator_name(roadmap_id)
     names = {n: name for n, name, _ in levels(config)}
     counts = {"open": 0, "resolved": 0, "escalated": 0, "triggers": []}
+    clocks: dict[str, object] = {}  # one read per run, not per incident
     newest = store.runs(roadmap_id)
     if newest:  # the run in progress: problems no task reports (late chains, budgets running out)
         watch_run(config, store, newest[0]["run_key"], now=now)
@@ -228,8 +230,9 @@ def sweep(config, store, *, now: dt.datetime | None = None) -> dict:
         if pending:  # the level's remedy runs first: the ladder waits for it one sweep
             counts["triggers"].append(_rerun(config, store, incident, pending, actor, incident["level"]))
             continue
-        clock = _clock(config, store, incident["run_key"])
-        level = due_level(config, clock, incident, now)
+        if incident["run_key"] not in clocks:
+            clocks[incident["run_key"]] = incident_clock(config, store, incident["run_key"])
+        level = due_level(config, clocks[incident["run_key"]], incident, now)
         if level is None:
             log.info("incident #%d (%s %s) stays at level %d (%s)", incident["id"], incident["kind"],
                      incident["subject"], incident["level"], names.get(incident["level"], "?"))
