@@ -535,31 +535,36 @@ def incident_review_dag_id(config: RoadmapConfig) -> str:
     return f"{config.roadmap.dag_id_prefix}_incident_review"
 
 
-def build_incident_review_dag(config: RoadmapConfig) -> DAG | None:
-    """Level 3: people decide on an incident (Required Actions), triggered by the sweep."""
-    from castmatch.operators.incidents import IncidentReviewOperator
-
+def _incident_dag(config: RoadmapConfig, dag_id: str, *, description: str, params: dict, doc_md: str) -> DAG | None:
+    """A DAG the incidents sweep triggers (no schedule), or the error DAG when the roadmap's
+    incident settings are broken (``ConfigErrorDag``: nothing to add to it)."""
     if config.roadmap is None:
         return None
     problems = [str(i) for i in config.issues_for(family="incidents")]
     if problems:
-        return _error_dag(incident_review_dag_id(config), config, problems, [config.roadmap.dag_id_prefix, "operations"])
-    top = config.operations.escalation[-1] if config.operations and config.operations.escalation else None
-    with DAG(
-        dag_id=incident_review_dag_id(config),
-        description=f"{config.roadmap.name}: people decide on an incident the agents could not resolve",
-        schedule=None,
-        start_date=FALLBACK_START,
-        catchup=False,
-        tags=[config.roadmap.dag_id_prefix, "operations", "incidents"],
-        default_args=default_args(config),
+        return _error_dag(dag_id, config, problems, [config.roadmap.dag_id_prefix, "operations"])
+    return DAG(dag_id=dag_id, description=f"{config.roadmap.name}: {description}", schedule=None,
+               start_date=FALLBACK_START, catchup=False,
+               tags=[config.roadmap.dag_id_prefix, "operations", "incidents"], default_args=default_args(config),
+               params={**params, "clock": run_params(config)["clock"]}, doc_md=doc_md)
+
+
+def build_incident_review_dag(config: RoadmapConfig) -> DAG | None:
+    """Level 3: people decide on an incident (Required Actions), triggered by the sweep."""
+    from castmatch.operators.incidents import IncidentReviewOperator
+
+    dag = _incident_dag(
+        config, incident_review_dag_id(config),
+        description="people decide on an incident the agents could not resolve",
         params={"run_key": Param("", type="string", description="The run of the incident"),
-                "incident": Param(0, type="integer", description="The incident's id"),
-                "clock": run_params(config)["clock"]},
+                "incident": Param(0, type="integer", description="The incident's id")},
         doc_md="# Incident review (level 3, human oversight)\n\nTriggered by the incidents sweep when an incident "
                "reaches the top of the ladder. Keep stopped (default, also without an answer), accept the risk, extend "
-               "the timeline by N days, or reassign the unit to another agent.",
-    ) as dag:
+               "the timeline by N days, or reassign the unit to another agent.")
+    if dag is None or isinstance(dag, ConfigErrorDag):
+        return dag
+    top = config.operations.escalation[-1] if config.operations and config.operations.escalation else None
+    with dag:
         IncidentReviewOperator(
             task_id="decide", roadmap_dir=str(config.directory),
             subject="An incident needs a decision", response_timeout=review_window(config, "real"),
@@ -575,27 +580,18 @@ def build_incident_work_dag(config: RoadmapConfig) -> DAG | None:
 
     from castmatch.operators.incidents import IncidentWorkOperator, StartUnblockedOperator
 
-    if config.roadmap is None:
-        return None
-    problems = [str(i) for i in config.issues_for(family="incidents")]
-    if problems:
-        return _error_dag(incident_work_dag_id(config), config, problems, [config.roadmap.dag_id_prefix, "operations"])
-    with DAG(
-        dag_id=incident_work_dag_id(config),
-        description=f"{config.roadmap.name}: a unit changed by an incident's level 2, run again in its run",
-        schedule=None,
-        start_date=FALLBACK_START,
-        catchup=False,
-        tags=[config.roadmap.dag_id_prefix, "operations", "incidents"],
-        default_args=default_args(config),
+    dag = _incident_dag(
+        config, incident_work_dag_id(config),
+        description="a unit changed by an incident's level 2, run again in its run",
         params={"run_key": Param("", type="string", description="The run the unit belongs to"),
-                "work_unit": Param("", type="string", description="The work unit to run again"),
-                "clock": run_params(config)["clock"]},
+                "work_unit": Param("", type="string", description="The work unit to run again")},
         doc_md="# Incident work\n\nTriggered by the incidents sweep when agents' proposal changed a unit (another "
                "lead agent, renegotiated dependencies, revised instructions): the unit runs again in its original "
                "run, as changed; its deliverable replaces the failed attempt, and the incident resolves. Then the "
-               "units that waited on it start (Dependency Unblocked: one run of this DAG each, their agents told).",
-    ) as dag:
+               "units that waited on it start (Dependency Unblocked: one run of this DAG each, their agents told).")
+    if dag is None or isinstance(dag, ConfigErrorDag):
+        return dag
+    with dag:
         pool, _ = config.agent_pool
         run_unit = IncidentWorkOperator(task_id="run_unit", roadmap_dir=str(config.directory), pool=pool,
                                         retry_policy=agent_retry_policy(config))
