@@ -112,7 +112,7 @@ def raise_alerts(config, store, notifications: list, *, run_key: str, subject: s
 
 def gate_responsible(config, gate_id: str) -> list[str]:
     """The leads of the units a gate judges (who answers for a failure), else its owner if an agent."""
-    gate = next((g for g in config.all_gates if g.id == gate_id), None)
+    gate = config.gate(gate_id)
     if gate is None:
         return []
     out: list[str] = []
@@ -132,7 +132,7 @@ def on_incident_opened(config, store, incident: dict) -> list[dict]:
         return []
     roles = {"responsible_agent": list(incident["agents"]), "gate_enforcers": []}
     if incident["kind"] == "gate_vetoed":
-        gate = next((g for g in config.all_gates if g.id == incident["subject"]), None)
+        gate = config.gate(incident["subject"])
         roles["responsible_agent"] = gate_responsible(config, incident["subject"])
         roles["gate_enforcers"] = config.expand_agents(gate.enforcers) if gate else []
     return raise_alerts(config, store, notifications, run_key=incident["run_key"], subject=incident["subject"],

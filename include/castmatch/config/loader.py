@@ -206,6 +206,10 @@ class RoadmapConfig:
             return []
         return [*self.gates.quality_gates, *self.gates.success_gates]
 
+    def gate(self, gate_id: str) -> m.Gate | None:
+        """The quality or success gate ``gate_id`` (None: no such gate)."""
+        return next((g for g in self.all_gates if g.id == gate_id), None)
+
     @property
     def update_interval(self) -> dt.timedelta:
         """How often status and probes are refreshed (operations.yaml ``update_frequency_minutes``)."""

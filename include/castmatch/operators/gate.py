@@ -37,7 +37,7 @@ class GateSensor(RunClockSensor):
         from castmatch.store import Store
 
         config, scope = scope_of(context, self.roadmap_dir)
-        gate = next(g for g in config.all_gates if g.id == self.gate_id)
+        gate = config.gate(self.gate_id)
         store = Store()
         register(store, scope, context)
         ti = context["ti"]
@@ -82,7 +82,7 @@ class GateOverrideOperator(ApprovalOperator):
         from castmatch.store import Store
 
         config, scope = scope_of(context, self.roadmap_dir)
-        gate = next(g for g in config.all_gates if g.id == self.gate_id)
+        gate = config.gate(self.gate_id)
         row = newest_gate_result(Store(), run_key=scope.run_key, gate_id=gate.id)
         if row is None or row["status"] != "VETOED":  # e.g. its evidence failed, so it never judged
             raise AirflowSkipException(f"{gate.name} did not veto in this run (status "
@@ -96,7 +96,7 @@ class GateOverrideOperator(ApprovalOperator):
         from castmatch.overrides import record_gate_answer
 
         config, _ = scope_of(context, self.roadmap_dir)
-        gate = next(g for g in config.all_gates if g.id == self.gate_id)
+        gate = config.gate(self.gate_id)
         record_answer(self, context, event, lambda store, ev, **where: record_gate_answer(
             store, gate, ev, approved=ev["chosen_options"] == [self.APPROVE], **where))
         return super().execute_complete(context, event)  # on Reject: skips the release, ending the task
