@@ -21,7 +21,7 @@ run: install
 	bash scripts/run.sh
 
 test: install browser
-	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadgroup
+	$(BIN)/pytest -q -p no:cacheprovider -n 2
 
 # The Control Center's browser test drives Debian's chromium through chromium-driver.
 browser:

@@ -132,12 +132,18 @@ def anthropic_conn(monkeypatch, fake_claude):
     return fake_claude
 
 
+@pytest.fixture(autouse=True)
+def _one_whole_airflow_at_a_time(request):
+    """Under ``pytest -n 2`` (make test), the tests that start a whole Airflow (``STARTS_AIRFLOW``:
+    tests.airflow_stack, the Celery stack) take turns: two at once would starve this machine's two
+    cores and stretch the clocks they wait on. (xdist's own ``--dist loadgroup`` cannot group under
+    pytest 9: it renames ``_nodeid``, which pytest 9 no longer reads.)"""
+    if not getattr(request.module, "STARTS_AIRFLOW", False):
+        yield
+        return
+    import fcntl
 
-def pytest_collection_modifyitems(config, items):
-    """Under ``pytest -n 2`` (make test), the tests that start a whole Airflow (tests.airflow_stack,
-    the Celery stack) share one worker, one at a time: two of them at once would starve this
-    machine's two cores and stretch the clocks they wait on."""
-    for item in items:
-        module = getattr(item, "module", None)
-        if module is not None and getattr(module, "STARTS_AIRFLOW", False):
-            item.add_marker(pytest.mark.xdist_group("airflow"))
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getpid()))
+    with open(Path(tempfile.gettempdir()) / f"castmatch-whole-airflow-{run}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield

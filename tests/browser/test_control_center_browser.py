@@ -14,7 +14,7 @@ from castmatch.store import Store
 from tests.airflow_stack import AirflowStack, wait_until
 from tests.helpers import week_one_with_a_veto
 
-STARTS_AIRFLOW = True  # tests/conftest.py: one such test at a time under xdist
+STARTS_AIRFLOW = True  # tests/conftest.py: one whole Airflow at a time under pytest -n 2
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output"

@@ -28,7 +28,7 @@ from tests.airflow_stack import AirflowApi, free_port, wait_until
 from tests.conftest import PG_ADMIN_URL
 from tests.fakes.fake_anthropic import default_tool_input
 
-STARTS_AIRFLOW = True  # tests/conftest.py: one such test at a time under xdist
+STARTS_AIRFLOW = True  # tests/conftest.py: one whole Airflow at a time under pytest -n 2
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "scripts" / "celery_stack.sh"

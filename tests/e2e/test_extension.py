@@ -15,7 +15,7 @@ from castmatch.runs import run_key_for
 from castmatch.store import Store
 from tests.airflow_stack import AirflowStack
 
-STARTS_AIRFLOW = True  # tests/conftest.py: one such test at a time under xdist
+STARTS_AIRFLOW = True  # tests/conftest.py: one whole Airflow at a time under pytest -n 2
 
 SECOND = Path(__file__).resolve().parents[1] / "roadmaps" / "second"
 COBERTURA = '<?xml version="1.0" ?><coverage line-rate="{rate}" branch-rate="0" version="7"><packages/></coverage>'

@@ -20,7 +20,7 @@ from tests.airflow_stack import AirflowStack, free_port, wait_until
 from tests.faults.conftest import messages, reconciled, run_key, unit_runs
 from tests.helpers import dags_test
 
-STARTS_AIRFLOW = True  # tests/conftest.py: one such test at a time under xdist
+STARTS_AIRFLOW = True  # tests/conftest.py: one whole Airflow at a time under pytest -n 2
 
 DATE = "2026-08-03T00:00:00+00:00"
 

@@ -19,7 +19,7 @@ from castmatch.config import load_roadmap
 from castmatch.store import Store
 from tests.airflow_stack import BIN, AirflowStack, free_port, wait_until
 
-STARTS_AIRFLOW = True  # tests/conftest.py: one such test at a time under xdist
+STARTS_AIRFLOW = True  # tests/conftest.py: one whole Airflow at a time under pytest -n 2
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "include" / "roadmaps" / "example"
 CYCLE = dt.timedelta(seconds=15)  # update_frequency_minutes below: the sweep's cycle
