@@ -136,7 +136,7 @@ def main() -> None:
             for w in weeks:
                 af.unpause(f"castmatch_week_{w:02d}", twin_id(w))
             print(f"compared: castmatch_week_NN (AgentOperators, GateSensors, go/no-go, week_complete) against its "
-                  f"twin (same {'/'.join('tasks edges trigger-rules pool priority'.split())}; only work units sleep "
+                  f"twin (same {'/'.join('tasks edges trigger-rules pool priority queue'.split())}; only work units sleep "
                   f"{LATENCY:g} s); Claude: fake Messages API, {LATENCY:g} s a deliverable, {PROBE_LATENCY:g} s the "
                   f"probe's 1-token query; clock: compressed (chosen per run); LocalExecutor, parallelism "
                   f"{parallelism}, pool {pool} of {slots} slots; {RUNS} alternating run(s) each")
