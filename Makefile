@@ -21,7 +21,7 @@ run: install
 	bash scripts/run.sh
 
 test: install browser
-	$(BIN)/pytest -q -p no:cacheprovider -n 2
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --maxschedchunk=1
 
 # The Control Center's browser test drives Debian's chromium through chromium-driver.
 browser:
