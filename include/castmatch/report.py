@@ -41,6 +41,8 @@ def summary_tool() -> dict:
 
 def roadmap_day(clock, moment: dt.datetime, last_day: int) -> int:
     """The roadmap day ``moment`` falls on, on the run's clock (1 .. ``last_day``)."""
+    if moment.tzinfo is None:  # SQLite hands back naive UTC
+        moment = moment.replace(tzinfo=dt.UTC)
     day = 1
     while day < last_day and clock.day_start(day + 1) <= moment:
         day += 1
