@@ -63,6 +63,11 @@ with engine.connect() as conn:
 PY
 }
 
+drop_broker_keys() {  # the stack's keys on the broker (they carry its name)
+  python -c "import redis, sys; r = redis.Redis.from_url(sys.argv[1]); [r.delete(k) for k in r.scan_iter(sys.argv[2] + '*')]" \
+    "$BROKER" "$NAME:"
+}
+
 stop() {
   local name pid
   for file in "$PIDS"/*.pid; do
@@ -145,9 +150,7 @@ case "$COMMAND" in
     fi
     castmatch db upgrade > "$LOGS/store.log" 2>&1 || { tail -n 30 "$LOGS/store.log"; exit 1; }
     castmatch airflow-settings load "$ROOT/airflow_settings.yaml" > /dev/null
-    # the broker's leftovers of an earlier stack of this name
-    python -c "import redis, sys; r = redis.Redis.from_url(sys.argv[1]); [r.delete(k) for k in r.scan_iter(sys.argv[2] + '*')]" \
-      "$BROKER" "$NAME:"
+    drop_broker_keys  # the leftovers of an earlier stack of this name
     launch api-server airflow api-server
     launch scheduler airflow scheduler
     launch dag-processor airflow dag-processor
@@ -184,8 +187,7 @@ case "$COMMAND" in
     stop
     database drop "${NAME}_airflow"
     [ "$CASTMATCH_DATABASE_URL" = "$PG_BASE/${NAME}_store" ] && database drop "${NAME}_store"
-    python -c "import redis, sys; r = redis.Redis.from_url(sys.argv[1]); [r.delete(k) for k in r.scan_iter(sys.argv[2] + '*')]" \
-      "$BROKER" "$NAME:"
+    drop_broker_keys
     rm -rf "$DIR"
     ;;
   *)

@@ -266,17 +266,19 @@ def sweep(config, store, *, now: dt.datetime | None = None) -> dict:
 # ---------------------------------------------------------------------------- dependency unblocked
 
 
+def _depends_on(unit, override: dict | None) -> list[str]:
+    return list(override["depends_on"]) if override and override["depends_on"] is not None else list(unit.depends_on)
+
+
 def effective_depends_on(store, run_key: str, unit) -> list[str]:
     """The unit's dependencies in run ``run_key`` (as level 2 or 3 renegotiated them, else configured)."""
-    override = store.unit_override(run_key=run_key, work_unit_id=unit.id)
-    return list(override["depends_on"]) if override and override["depends_on"] is not None else list(unit.depends_on)
+    return _depends_on(unit, store.unit_override(run_key=run_key, work_unit_id=unit.id))
 
 
 def run_depends_on(config, store, run_key: str) -> dict[str, list[str]]:
     """Every unit's dependencies in run ``run_key`` (``effective_depends_on`` of all of them, in one read)."""
     overrides = store.unit_overrides(run_key)
-    return {u.id: list(overrides[u.id]["depends_on"]) if u.id in overrides and overrides[u.id]["depends_on"] is not None
-            else list(u.depends_on) for u in config.work_units.values()}
+    return {u.id: _depends_on(u, overrides.get(u.id)) for u in config.work_units.values()}
 
 
 def waiting_units(config, store, *, run_key: str, blocker: str) -> list[str]:

@@ -44,6 +44,24 @@ def _defined(conn_id: str | None):
     return conn if (conn.password or "").strip() else None
 
 
+def _via_bot(api_conn_id: str | None, channel: str, method: str, send) -> tuple[str, str, str] | None:
+    """``send(client, channel)`` with the Slack Web API client of ``api_conn_id`` (channel from the
+    connection's extra ``channel``, else ``channel``); None when that connection is not defined."""
+    from castmatch.describe import describe
+
+    api = _defined(api_conn_id)
+    if api is None:
+        return None
+    where = (api.extra_dejson or {}).get("channel") or channel
+    try:
+        from airflow.providers.slack.hooks.slack import SlackHook
+
+        send(SlackHook(slack_conn_id=api_conn_id), where)
+    except Exception as exc:  # slack_sdk's errors, a refused connection
+        return "failed", f"{api_conn_id} {where}", f"{method} on {api_conn_id}: {describe(exc)}"
+    return "sent", f"{api_conn_id} {where}", method
+
+
 def post_to_slack(text: str, *, webhook_conn_id: str = SLACK_CONN_ID, api_conn_id: str | None = None,
                   channel: str = "") -> tuple[str, str, str]:
     """Post ``text`` once: through ``chat.postMessage`` on ``api_conn_id`` (bot token; channel from the
@@ -52,16 +70,10 @@ def post_to_slack(text: str, *, webhook_conn_id: str = SLACK_CONN_ID, api_conn_i
     never raises: an alert that cannot reach Slack is still recorded."""
     from castmatch.describe import describe
 
-    api = _defined(api_conn_id)
-    if api is not None:
-        where = (api.extra_dejson or {}).get("channel") or channel
-        try:
-            from airflow.providers.slack.hooks.slack import SlackHook
-
-            SlackHook(slack_conn_id=api_conn_id).call("chat.postMessage", json={"channel": where, "text": text})
-        except Exception as exc:  # slack_sdk's errors, a refused connection
-            return "failed", f"{api_conn_id} {where}", f"chat.postMessage on {api_conn_id}: {describe(exc)}"
-        return "sent", f"{api_conn_id} {where}", "chat.postMessage"
+    sent = _via_bot(api_conn_id, channel, "chat.postMessage",
+                    lambda hook, where: hook.call("chat.postMessage", json={"channel": where, "text": text}))
+    if sent is not None:
+        return sent
     if _defined(webhook_conn_id) is not None:
         try:
             from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
@@ -79,20 +91,12 @@ def upload_to_slack(text: str, files: list[tuple[str, str]], *, webhook_conn_id:
     """Post ``files`` ((path, title), ...) with ``text`` as their comment through ``files_upload_v2``
     on ``api_conn_id`` when it is defined; else ``text`` and ``link`` (where the files are) through
     the webhook. Same result and no-raise contract as ``post_to_slack``."""
-    from castmatch.describe import describe
-
-    api = _defined(api_conn_id)
-    if api is not None:
-        where = (api.extra_dejson or {}).get("channel") or channel
-        try:
-            from airflow.providers.slack.hooks.slack import SlackHook
-
-            SlackHook(slack_conn_id=api_conn_id).client.files_upload_v2(
-                channel=where, initial_comment=text,
-                file_uploads=[{"file": path, "title": title} for path, title in files])
-        except Exception as exc:  # slack_sdk's errors, a refused connection
-            return "failed", f"{api_conn_id} {where}", f"files_upload_v2 on {api_conn_id}: {describe(exc)}"
-        return "sent", f"{api_conn_id} {where}", f"files_upload_v2 ({len(files)} files)"
+    sent = _via_bot(api_conn_id, channel, f"files_upload_v2 ({len(files)} files)",
+                    lambda hook, where: hook.client.files_upload_v2(
+                        channel=where, initial_comment=text,
+                        file_uploads=[{"file": path, "title": title} for path, title in files]))
+    if sent is not None:
+        return sent
     return post_to_slack(text + (f"\n{link}" if link else ""), webhook_conn_id=webhook_conn_id)
 
 

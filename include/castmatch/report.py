@@ -112,8 +112,8 @@ def _figure(title: str, *, width: float = 9, height: float = 5, ncols: int = 1):
     return plt, fig, axes
 
 
-def _save(plt, fig, path: Path) -> None:
-    fig.tight_layout()
+def _save(plt, fig, path: Path, rect=(0, 0, 1, 1)) -> None:
+    fig.tight_layout(rect=rect)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
@@ -197,9 +197,7 @@ def chart_kpis(data: dict, path: Path) -> None:
         ax.set_ylabel(" ".join(unit) or "value")
         ax.set_xlabel("time (UTC)")
         ax.legend(fontsize=7, loc="best")
-    fig.tight_layout(rect=(0, 0.04 + 0.025 * ((len(missing) + 3) // 4) * (5 / (3.2 * rows + 1.2)), 1, 0.95))
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(plt, fig, path, rect=(0, 0.04 + 0.025 * ((len(missing) + 3) // 4) * (5 / (3.2 * rows + 1.2)), 1, 0.95))
 
 
 def chart_cost(data: dict, path: Path) -> None:
