@@ -126,6 +126,12 @@ def _incidents(args) -> int:
                        render_incidents)
 
 
+def _checkpoints(args) -> int:
+    from castmatch.checkpoints import checkpoints_report, render_checkpoints
+
+    return _run_report(args, ("team", "roadmap", "operations"), checkpoints_report, render_checkpoints)
+
+
 def _alerts(args) -> int:
     from castmatch.alerts import alerts_report, render_alerts
 
@@ -172,7 +178,7 @@ def _runs(args) -> int:
 
 def _report(args) -> int:
     from castmatch.report import write_report
-    from castmatch.runs import resolve_run, roadmap_id_of
+    from castmatch.runs import active_weeks, resolve_run, roadmap_id_of
     from castmatch.store import Store
 
     config = _config(args, ("team", "roadmap"))
@@ -183,8 +189,7 @@ def _report(args) -> int:
                        "`castmatch runs` lists them".replace("  ", " "))
     week = args.week
     if week is None:  # the newest week the run has worked in
-        ran = {config.unit_week.get(r["work_unit_id"]) for r in store.unit_runs(run["run_key"])}
-        week = max((w for w in ran if w), default=1)
+        week = max(active_weeks(config, store, run["run_key"]), default=1)
     if week not in config.weeks:
         raise CliError(f"--week {week}: the roadmap has weeks {min(config.weeks)}-{max(config.weeks)}")
     out = Path(args.out) if args.out else Path("reports") / run["run_key"].replace(":", "_") / f"week_{week:02d}"
@@ -315,6 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     command("usage", "LLM calls, tokens, cache hit share and cost of a run per agent, week and backend", _usage)
     p = command("incidents", "incidents of a run (and failing services) with their level and every action", _incidents)
     p.add_argument("--open", action="store_true", help="only those not resolved")
+    command("checkpoints", "checkpoints of a run (morning, midday, evening, week review, week start, stakeholder "
+            "updates): the moment each stands for, its figures and the actions it took", _checkpoints)
     command("alerts", "trigger-based alerts of a run: the event, the agents told, whether Slack got it", _alerts)
     command("runs", "the runs of the roadmap, newest first", _runs, run=False)
     command("reconcile", "check a run: one deliverable or one failure per started unit, no duplicates, nothing left "

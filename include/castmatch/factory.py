@@ -339,6 +339,7 @@ def build_roadmap_dag(config: RoadmapConfig) -> DAG:
             + "\n".join(f"- Phase {p.number} {p.name}: weeks {p.weeks[0]}-{p.weeks[-1]}" for p in roadmap.phases)
         ),
     ) as dag:
+        checkpoints = [checkpoint_dag_id(config, c.id) for c in (config.operations.checkpoints if config.operations else [])]
         previous = StartRunOperator(task_id="start_run", roadmap_dir=roadmap_dir,
                                     doc_md="Records this run: its clock and Day 1.")
         for week in config.week_numbers:
@@ -376,6 +377,13 @@ def build_roadmap_dag(config: RoadmapConfig) -> DAG:
                                                        if week_points else "") + ".",
             )
             previous >> wait >> run >> check
+            if checkpoints:  # the week's checkpoints at their compressed moments (a real-clock run's cron took them)
+                run >> TriggerDagRunOperator.partial(
+                    task_id=f"checkpoints_week_{week:02d}",
+                    trigger_run_id=f"roadmap__{{{{ run_id }}}}__week_{week:02d}",
+                    conf={"roadmap_run_id": "{{ run_id }}", "clock": "{{ params.clock }}"},
+                    skip_when_already_exists=True,  # a retry never takes them twice
+                ).expand(trigger_dag_id=checkpoints)
             previous = check
     return dag
 
@@ -454,6 +462,52 @@ def build_standup_dag(config: RoadmapConfig) -> DAG | None:
     ) as dag:
         StandupOperator(task_id="standup", roadmap_dir=str(config.directory))
     return dag
+
+
+def checkpoint_dag_id(config: RoadmapConfig, checkpoint_id: str) -> str:
+    return f"{config.roadmap.dag_id_prefix}_checkpoint_{checkpoint_id}"
+
+
+def build_checkpoint_dags(config: RoadmapConfig) -> list[DAG]:
+    """One DAG per checkpoint of ``operations.yaml`` on its cron in the roadmap's timezone (the real
+    clock); the roadmap driver also triggers each after every week (the compressed clock)."""
+    from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+    from airflow.sdk.definitions.timetables.trigger import CronTriggerTimetable
+
+    from castmatch.operators.checkpoint import CheckpointOperator
+
+    if config.roadmap is None or config.operations is None:
+        return []
+    tags = [config.roadmap.dag_id_prefix, "operations", "checkpoint"]
+    problems = [str(i) for i in config.issues_for(family="checkpoints")]
+    if problems:
+        return [_error_dag(checkpoint_dag_id(config, c.id), config, problems, tags) for c in config.operations.checkpoints]
+    tz = config.roadmap.timezone
+    dags = []
+    for checkpoint in config.operations.checkpoints:
+        with DAG(
+            dag_id=checkpoint_dag_id(config, checkpoint.id),
+            description=f"{config.roadmap.name}: {checkpoint.name} ({checkpoint.purpose or ', '.join(checkpoint.does)})",
+            schedule=CronTriggerTimetable(checkpoint.cron, timezone=tz),
+            start_date=FALLBACK_START,
+            catchup=False,
+            max_active_runs=1,
+            tags=[*tags, checkpoint.cadence],
+            default_args=default_args(config),
+            params={**run_params(config),
+                    "run_key": Param(None, type=["null", "string"], description="Take it for this run only")},
+            doc_md=(f"# {checkpoint.name}\n\n`{checkpoint.cron}` ({tz}), {checkpoint.mode}. Seed: {checkpoint.purpose}.\n\n"
+                    f"Does: {', '.join(checkpoint.does)}. Every due moment of every run not taken yet is taken, with "
+                    "figures from the store as they stood at that moment (`castmatch checkpoints` lists them)."),
+        ) as dag:
+            take = CheckpointOperator(task_id="take_checkpoint", checkpoint_id=checkpoint.id,
+                                      roadmap_dir=str(config.directory))
+            take >> TriggerDagRunOperator.partial(
+                task_id="start_unblocked",
+                skip_when_already_exists=True,  # the same unit is never started twice (incidents use the same id)
+            ).expand_kwargs(take.output)
+        dags.append(dag)
+    return dags
 
 
 def _every_update_dag(config: RoadmapConfig, *, name: str, family: str, description: str, doc_md: str,
@@ -603,7 +657,7 @@ def build_incident_work_dag(config: RoadmapConfig) -> DAG | None:
     return dag
 
 
-FAMILIES = ("weeks", "roadmap", "chains", "operations")
+FAMILIES = ("weeks", "roadmap", "chains", "operations", "checkpoints")
 
 
 def build_dags(roadmap_dir: str | Path | None = None, family: str | None = None) -> dict[str, DAG]:
@@ -623,6 +677,8 @@ def build_dags(roadmap_dir: str | Path | None = None, family: str | None = None)
     if family in (None, "operations"):
         dags += [build_standup_dag(config), build_probe_dag(config), build_incident_dag(config),
                  build_incident_work_dag(config), build_incident_review_dag(config)]
+    if family in (None, "checkpoints"):
+        dags += build_checkpoint_dags(config)
     if family is not None and family not in FAMILIES:
         raise ValueError(f"unknown DAG family {family!r} (one of {', '.join(FAMILIES)})")
     return {dag.dag_id: dag for dag in dags if dag is not None}

@@ -55,7 +55,21 @@ def open_incident(config, store, *, run_key: str, kind: str, subject: str, agent
         if resolved:
             log.warning("incident #%d resolved at level 1: %s", row["id"], resolved)
             row = {**row, "state": "resolved"}
-    return row
+    return {**row, "opened_now": opened}
+
+
+def report_blocker(config, store, *, run_key: str, unit_id: str, state: str, source: str) -> dict:
+    """A blocker a checkpoint or a standup names: it opens its unit's incident, or joins the one
+    already open (the join is recorded on it, so people see who else reported it)."""
+    from castmatch.runs import orchestrator_name, roadmap_of
+
+    unit = config.work_units[unit_id]
+    row = open_incident(config, store, run_key=run_key, kind=UNIT_KINDS.get(state, "unit_blocked"), subject=unit_id,
+                        agents=unit.agents, detail=f"{source}: {unit_id} is {state}")
+    if not row["opened_now"]:
+        store.incident_action(row["id"], level=row["level"], action="joined", outcome="ok",
+                              detail=f"{source} reports {unit_id} ({state})", actor=orchestrator_name(roadmap_of(run_key)))
+    return {"incident": row["id"], "outcome": "opened" if row["opened_now"] else "joined"}
 
 
 # ---------------------------------------------------------------------------- the causes' checks
@@ -279,6 +293,12 @@ def run_depends_on(config, store, run_key: str) -> dict[str, list[str]]:
     """Every unit's dependencies in run ``run_key`` (``effective_depends_on`` of all of them, in one read)."""
     overrides = store.unit_overrides(run_key)
     return {u.id: _depends_on(u, overrides.get(u.id)) for u in config.work_units.values()}
+
+
+def run_leads(config, store, run_key: str) -> dict[str, str]:
+    """Every unit's lead agent in run ``run_key`` (as an incident or a person reassigned it, else configured)."""
+    overrides = store.unit_overrides(run_key)
+    return {u.id: (overrides.get(u.id) or {}).get("lead_agent") or u.agents[0] for u in config.work_units.values()}
 
 
 def waiting_units(config, store, *, run_key: str, blocker: str) -> list[str]:

@@ -123,7 +123,7 @@ def _retry(config, store, incident, action) -> tuple[str, str]:
 
 def _alternative_path(config, store, incident, action) -> tuple[str, str]:
     """A blocked agent gets a ready unit of theirs that does not depend on the blocked one."""
-    from castmatch.incidents import run_depends_on
+    from castmatch.incidents import run_depends_on, run_leads
 
     blocked = config.work_units.get(incident["subject"])
     if blocked is None:
@@ -134,7 +134,7 @@ def _alternative_path(config, store, incident, action) -> tuple[str, str]:
     started = {r["work_unit_id"] for r in runs}
     reached = max((config.unit_week.get(r["work_unit_id"], 0) for r in runs), default=0)
     deps = run_depends_on(config, store, run_key)  # read once: the walk below visits many units
-    leads = {o["work_unit_id"]: o["lead_agent"] for o in store.unit_overrides(run_key).values() if o["lead_agent"]}
+    leads = run_leads(config, store, run_key)
 
     def needs_blocked(unit_id: str, seen: set[str]) -> bool:
         if unit_id == blocked.id:
@@ -144,7 +144,7 @@ def _alternative_path(config, store, incident, action) -> tuple[str, str]:
 
     candidates = [u for u in config.work_units.values()  # in roadmap order: the earliest ready one
                   if u.id not in started and config.unit_week[u.id] <= reached + 1
-                  and leads.get(u.id, u.agents[0]) == lead and not needs_blocked(u.id, set())]
+                  and leads[u.id] == lead and not needs_blocked(u.id, set())]
     delivered = set(store.upstream_deliverables(sorted({d for u in candidates for d in deps[u.id]}), run_key=run_key))
     for unit in candidates:
         if set(deps[unit.id]) - delivered:

@@ -124,6 +124,13 @@ def resolve_run(store, roadmap_id: str, wanted: str | None = None) -> dict | Non
     return (roadmap_runs or runs or [None])[0]
 
 
+def active_weeks(config, store, run_key: str | None) -> set[int]:
+    """The weeks run ``run_key`` has worked in (a unit of theirs started)."""
+    if not run_key:
+        return set()
+    return {w for w in (config.unit_week.get(r["work_unit_id"]) for r in store.unit_runs(run_key)) if w}
+
+
 def run_clock(config, store, run_key: str, mode: str):
     """The roadmap clock of run ``run_key`` in ``mode``: its origin (compressed: when the run's
     Day 1 began) and the days its timeline was extended so far."""

@@ -14,6 +14,8 @@ from castmatch.operators.roadmap import WeekCheckSensor
 from castmatch.operators.week import WeekCompleteOperator
 
 ROOT = Path(__file__).resolve().parents[2]
+CHECKPOINTS = [f"castmatch_checkpoint_{c}" for c in ("daily_morning", "daily_midday", "daily_evening", "weekly_completion_review",
+                                                  "weekly_initialization", "stakeholder_updates")]
 
 
 def dagbag(monkeypatch=None, roadmap: Path | None = None):
@@ -42,12 +44,27 @@ class TestDagBag:
     def test_no_import_errors(self, bag):
         assert bag.import_errors == {}
 
-    def test_twelve_weeks_the_roadmap_the_standup_and_the_chains(self, bag):
+    def test_twelve_weeks_the_roadmap_the_standup_the_chains_and_the_checkpoints(self, bag):
         chains = [f"castmatch_chain_{c.id}" for c in load_roadmap().operations.chains]
         assert len(chains) == 6
         assert sorted(bag.dags) == sorted([f"castmatch_week_{w:02d}" for w in range(1, 13)]
                                           + ["castmatch_roadmap", "castmatch_daily_standup", "castmatch_probes", "castmatch_incidents",
-                                             "castmatch_incident_work", "castmatch_incident_review", *chains])
+                                             "castmatch_incident_work", "castmatch_incident_review", *chains, *CHECKPOINTS])
+
+    def test_each_checkpoint_runs_on_its_cron_in_kolkata_and_after_each_week(self, bag):
+        crons = {f"castmatch_checkpoint_{c.id}": c.cron for c in load_roadmap().operations.checkpoints}
+        assert crons == {"castmatch_checkpoint_daily_morning": "0 9 * * *", "castmatch_checkpoint_daily_midday": "0 13 * * *",
+                         "castmatch_checkpoint_daily_evening": "0 18 * * *",
+                         "castmatch_checkpoint_weekly_completion_review": "0 17 * * 5",
+                         "castmatch_checkpoint_weekly_initialization": "0 9 * * 1",
+                         "castmatch_checkpoint_stakeholder_updates": "30 17 * * 5"}
+        for dag_id, cron in crons.items():
+            timetable = bag.dags[dag_id].timetable
+            assert (timetable.expression, str(timetable.timezone)) == (cron, "Asia/Kolkata")
+            assert bag.dags[dag_id].get_task("take_checkpoint").downstream_task_ids == {"start_unblocked"}
+        driver = bag.dags["castmatch_roadmap"]
+        for week in range(1, 13):  # the compressed clock: the driver takes the week's checkpoints after it
+            assert driver.get_task(f"checkpoints_week_{week:02d}").upstream_task_ids == {f"run_week_{week:02d}"}
 
     def test_chain_trigger_units_publish_the_assets_their_chain_waits_for(self, bag):
         config = load_roadmap()
@@ -172,7 +189,7 @@ class TestBrokenWeekFile:
         chains = [f"castmatch_chain_{c.id}" for c in config.operations.chains]
         expected = [f"castmatch_week_{w:02d}" for w in range(1, 13) if w != 3] + [
             "castmatch_daily_standup", "castmatch_probes", "castmatch_incidents", "castmatch_incident_work",
-            "castmatch_incident_review", *chains]
+            "castmatch_incident_review", *chains, *CHECKPOINTS]
         assert sorted(bag.dags) == sorted(expected)
 
 

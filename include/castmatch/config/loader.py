@@ -30,6 +30,7 @@ FAMILY_FILES = {
     "probes": frozenset({"roadmap.yaml", "gates.yaml", "llm.yaml"}),
     "standup": frozenset({"team.yaml", "roadmap.yaml", "operations.yaml", "llm.yaml"}),
     "incidents": frozenset({"team.yaml", "roadmap.yaml", "operations.yaml", "gates.yaml"}),
+    "checkpoints": frozenset({"team.yaml", "roadmap.yaml", "operations.yaml", "gates.yaml", "kpis.yaml", "llm.yaml"}),
 }
 WEEK_FILE = re.compile(r"^week_(\d+)\.ya?ml$")
 

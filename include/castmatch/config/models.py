@@ -411,6 +411,10 @@ class Chain(Strict):
     seed_status: str = Field(default="", description="Optional snapshot: status shown before the first run")
 
 
+CHECKPOINT_JOBS = ("status_sync", "blockers", "progress", "dependency_updates", "deliverable_review", "next_day_plan",
+                   "week_review", "week_start", "stakeholder_report")
+
+
 class Checkpoint(Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Unique checkpoint id")
     name: str = Field(description="Display name")
@@ -418,6 +422,10 @@ class Checkpoint(Strict):
     cron: str = Field(description="Five-field cron or @daily-style preset, in the roadmap's timezone")
     purpose: str = Field(default="", description="What the checkpoint is for")
     mode: Literal["automated", "manual", "manual+auto"] = Field(default="automated", description="Who does it: automated, manual, or both")
+    does: list[Literal[CHECKPOINT_JOBS]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: ["status_sync"], min_length=1,
+        description="What the checkpoint does (castmatch.checkpoints): status_sync, blockers, progress, "
+                    "dependency_updates, deliverable_review, next_day_plan, week_review, week_start, stakeholder_report")
 
 
 class Standup(Strict):

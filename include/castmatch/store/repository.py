@@ -786,3 +786,27 @@ class Store:
         with self.engine.connect() as conn:
             return [dict(row) for row in conn.execute(sa.select(r).where(r.c.run_key == run_key).order_by(r.c.week))
                     .mappings()]
+
+    # ---------------------------------------------------------------- checkpoints (castmatch.checkpoints)
+
+    def save_checkpoint(self, *, run_key: str, checkpoint_id: str, day: int, week: int, moment: dt.datetime,
+                        figures: dict, actions: list, summary: str, written_by: str) -> None:
+        """Keep a checkpoint of a run's roadmap day; taken again, it replaces the row."""
+        with self.engine.begin() as conn:
+            _upsert(conn, t.checkpoints, {
+                "roadmap_id": roadmap_of(run_key), "run_key": run_key, "checkpoint_id": checkpoint_id, "day": day,
+                "week": week, "moment": moment, "figures": figures, "actions": actions, "summary": summary,
+                "written_by": written_by, "taken_at": utcnow(),
+            }, ["run_key", "checkpoint_id", "day"])
+
+    def checkpoints(self, run_key: str, checkpoint_id: str | None = None) -> list[dict]:
+        """A run's checkpoints in the order of the moments they stand for."""
+        c = t.checkpoints
+        query = sa.select(c).where(c.c.run_key == run_key)
+        if checkpoint_id:
+            query = query.where(c.c.checkpoint_id == checkpoint_id)
+        with self.engine.connect() as conn:
+            rows = [dict(row) for row in conn.execute(query.order_by(c.c.moment, c.c.id)).mappings()]
+        for row in rows:
+            row["moment"] = _as_utc(row["moment"])
+        return rows

@@ -450,3 +450,22 @@ reports = sa.Table(  # stakeholder reports (castmatch.report): one per run and w
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("run_key", "week", name="uq_cm_reports_run_week"),
 )
+
+
+checkpoints = sa.Table(  # the operating rhythm (castmatch.checkpoints): one per run, checkpoint and roadmap day
+    "cm_checkpoints",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("roadmap_id", sa.String(100), nullable=False),
+    sa.Column("run_key", sa.String(250), nullable=False, index=True),
+    sa.Column("checkpoint_id", sa.String(100), nullable=False),
+    sa.Column("day", sa.Integer, nullable=False),
+    sa.Column("week", sa.Integer, nullable=False),
+    sa.Column("moment", sa.DateTime(timezone=True), nullable=False),  # when it stands for, on the run's clock
+    sa.Column("figures", sa.JSON, nullable=False),
+    sa.Column("actions", sa.JSON, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("written_by", sa.String(200), nullable=False),
+    sa.Column("taken_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("run_key", "checkpoint_id", "day", name="uq_cm_checkpoints_run_day"),
+)
