@@ -37,7 +37,7 @@ from castmatch.operators.roadmap import (
     StartRunOperator,
     WeekCheckSensor,
 )
-from castmatch.operators.standup import StandupOperator
+from castmatch.operators.standup import StandupActionsOperator, StandupOperator
 from castmatch.operators.week import WeekCompleteOperator
 from castmatch.runs import driver_dag_id, poke_interval, review_window, roadmap_id_of
 
@@ -435,7 +435,9 @@ def standup_dag_id(config: RoadmapConfig) -> str:
 
 
 def build_standup_dag(config: RoadmapConfig) -> DAG | None:
-    """The seed's daily standup (its cron, in the roadmap's timezone), when the config has one."""
+    """The seed's daily standup (its cron, in the roadmap's timezone), when the config has one, then
+    its automated actions."""
+    from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
     from airflow.sdk.definitions.timetables.trigger import CronTriggerTimetable
 
     ops = config.operations
@@ -460,7 +462,12 @@ def build_standup_dag(config: RoadmapConfig) -> DAG | None:
             "go through the Message Batches API (half price) and the task waits deferred."
         ),
     ) as dag:
-        StandupOperator(task_id="standup", roadmap_dir=str(config.directory))
+        actions = StandupActionsOperator(task_id="apply_actions", roadmap_dir=str(config.directory),
+                                         doc_md="Automated actions: " + (", ".join(ops.standup.automated_actions) or "none"))
+        StandupOperator(task_id="standup", roadmap_dir=str(config.directory)) >> actions >> TriggerDagRunOperator.partial(
+            task_id="start_units",
+            skip_when_already_exists=True,  # one run per unit and day, even retried
+        ).expand_kwargs(actions.output)
     return dag
 
 

@@ -66,9 +66,13 @@ def report_blocker(config, store, *, run_key: str, unit_id: str, state: str, sou
     unit = config.work_units[unit_id]
     row = open_incident(config, store, run_key=run_key, kind=UNIT_KINDS.get(state, "unit_blocked"), subject=unit_id,
                         agents=unit.agents, detail=f"{source}: {unit_id} is {state}")
+    detail = f"{source} reports {unit_id} ({state})"
     if not row["opened_now"]:
-        store.incident_action(row["id"], level=row["level"], action="joined", outcome="ok",
-                              detail=f"{source} reports {unit_id} ({state})", actor=orchestrator_name(roadmap_of(run_key)))
+        [current] = [i for i in store.incidents(roadmap_id=roadmap_of(run_key), run_key=run_key, with_actions=True)
+                     if i["id"] == row["id"]]
+        if not any(a["action"] == "joined" and a["detail"] == detail for a in current["actions"]):  # a rerun joins once
+            store.incident_action(row["id"], level=row["level"], action="joined", outcome="ok", detail=detail,
+                                  actor=orchestrator_name(roadmap_of(run_key)))
     return {"incident": row["id"], "outcome": "opened" if row["opened_now"] else "joined"}
 
 

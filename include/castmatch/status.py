@@ -4,7 +4,8 @@
 - BLOCKED: a unit of theirs ended blocked, failed or needs review and has no accepted deliverable.
 - WAITING: their next unit waits on dependencies that are not delivered yet.
 - STANDBY: nothing of theirs runs or waits (ready for the next assignment).
-Everything is read for one run of the roadmap (``castmatch.runs``): a new run starts from the
+A unit reassigned in the run (an incident, a standup, workload balancing) counts for its new lead;
+both agents' rows name it (``moved_in`` / ``moved_out``). Everything is read for one run of the roadmap (``castmatch.runs``): a new run starts from the
 seed's baselines. Until an agent has worked in the run, the seed's baseline status and task label
 are shown. Progress = baseline + (100 - baseline) x accepted weight / assigned weight.
 A unit is late once its last day (``day``, or the end of ``days: a-b``) has ended on the run's clock
@@ -35,11 +36,15 @@ def unit_states(store: Store, run_key: str | None) -> tuple[set[str], dict[str, 
 
 
 def status_matrix(config: RoadmapConfig, store: Store, run_key: str | None) -> dict:
+    from castmatch.incidents import run_leads
+
     done, latest = unit_states(store, run_key)
     units = config.work_units
+    leads = run_leads(config, store, run_key) if run_key else {u.id: u.agents[0] for u in units.values()}
     agents_out = []
     for agent in config.agents.values():
-        mine = [u for u in units.values() if agent.id in u.agents]
+        # a unit moved to another agent (an incident, a standup, workload balancing) is theirs now
+        mine = [u for u in units.values() if leads[u.id] == agent.id or (agent.id in u.agents[1:])]
         total = sum(u.weight for u in mine) or 1.0
         accepted = sum(u.weight for u in mine if u.id in done)
         progress = round(agent.baseline_progress + (100 - agent.baseline_progress) * accepted / total)
@@ -60,6 +65,8 @@ def status_matrix(config: RoadmapConfig, store: Store, run_key: str | None) -> d
         agents_out.append({
             "id": agent.id, "short_name": agent.label, "status": status,
             "progress": progress, "current_task": task,
+            "moved_in": sorted(u for u, lead in leads.items() if lead == agent.id and units[u].agents[0] != agent.id),
+            "moved_out": sorted(u for u, lead in leads.items() if lead != agent.id and units[u].agents[0] == agent.id),
         })
     late = late_units(config, store, run_key, done, weeks={config.unit_week[u] for u in latest if u in config.unit_week})
     weeks_out = [
@@ -112,6 +119,9 @@ def render_matrix(matrix: dict) -> str:
     lines.append(rule("└", "┴", "┘"))
     lines.append("")
     lines.append("WEEKS  " + "  ".join(f"W{w['week']:02d} {w['done']}/{w['total']}" for w in matrix["weeks"]))
+    moves = [(u, a["short_name"]) for a in matrix["agents"] for u in a.get("moved_in", [])]
+    if moves:
+        lines.append("MOVED  " + ", ".join(f"{u} -> {who}" for u, who in moves))
     late = matrix.get("late") or []
     if late:
         lines.append(f"LATE   {len(late)} unit(s) past their last day: " + ", ".join(

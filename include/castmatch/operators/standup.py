@@ -17,6 +17,19 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 
+def standup_run(roadmap_dir: str | None):
+    """The roadmap, the store and the run the standup reports on (the roadmap's latest)."""
+    from castmatch.config import load_roadmap_cached
+    from castmatch.runs import resolve_run, roadmap_id_of
+    from castmatch.store import Store
+
+    config = load_roadmap_cached(roadmap_dir)
+    config.raise_for_issues()
+    store = Store()
+    run = resolve_run(store, roadmap_id_of(config))
+    return config, store, run["run_key"] if run else None
+
+
 class StandupOperator(BaseOperator):
     template_fields: Sequence[str] = ("standup_date",)
 
@@ -28,16 +41,7 @@ class StandupOperator(BaseOperator):
         self.timeout = timeout
 
     def _setup(self):
-        """The roadmap, the store and the run the standup reports on (the roadmap's latest)."""
-        from castmatch.config import load_roadmap_cached
-        from castmatch.runs import resolve_run, roadmap_id_of
-        from castmatch.store import Store
-
-        config = load_roadmap_cached(self.roadmap_dir)
-        config.raise_for_issues()
-        store = Store()
-        run = resolve_run(store, roadmap_id_of(config))
-        return config, store, run["run_key"] if run else None
+        return standup_run(self.roadmap_dir)
 
     def execute(self, context) -> dict:
         from castmatch.llm.backends import backend_name
@@ -121,3 +125,46 @@ class StandupOperator(BaseOperator):
         if problems and not stored:
             raise AirflowException(f"standup batch {batch_id} gave no usable report: {problems}")
         return {"standup_date": self.standup_date, "reports": stored, "batch_id": batch_id, "problems": problems}
+
+
+class StandupActionsOperator(BaseOperator):
+    """The standup's automated actions (``castmatch.standup.apply_actions``) on the run it reported
+    on, from the day's stored reports; recorded as the run's ``standup`` checkpoint of the day
+    (``castmatch checkpoints``). Returns the DAG runs to start (units unblocked or reassigned)."""
+
+    template_fields: Sequence[str] = ("standup_date",)
+    ui_color = "#e8fde8"
+
+    def __init__(self, *, roadmap_dir: str | None = None, standup_date: str = "{{ ds }}", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.roadmap_dir = roadmap_dir
+        self.standup_date = standup_date
+
+    def execute(self, context) -> list[dict]:
+        from castmatch.report import roadmap_day
+        from castmatch.runs import roadmap_id_of, run_clock
+        from castmatch.standup import apply_actions
+
+        config, store, run_key = standup_run(self.roadmap_dir)
+        if run_key is None:
+            self.log.info("standup %s: no run yet, no action", self.standup_date)
+            return []
+        reports = {r["agent_id"]: r["report"] for r in store.standups(self.standup_date, roadmap_id=roadmap_id_of(config))}
+        run = store.run(run_key)
+        now = dt.datetime.now(dt.UTC)
+        actions, triggers = apply_actions(config, store, run_key=run_key, standup_date=self.standup_date,
+                                          reports=reports, clock=run["clock"], since=now - dt.timedelta(days=1))
+        clock = run_clock(config, store, run_key, run["clock"])
+        day = roadmap_day(clock, now, max(config.week_numbers) * config.roadmap.days_per_week)
+        counts = {kind: sum(1 for a in actions if a["kind"] == kind) for kind in {a["kind"] for a in actions}}
+        store.save_checkpoint(run_key=run_key, checkpoint_id="standup", day=day, week=clock.week_of(day), moment=now,
+                              figures={"standup": {"date": self.standup_date, "reports": len(reports), "actions": counts}},
+                              actions=actions, written_by="the agents' standup reports",
+                              summary=f"Daily standup {self.standup_date}, day {day}: {len(reports)} report(s); "
+                                      + (", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(counts.items()))
+                                         or "no action"))
+        for action in actions:
+            self.log.info("  %s", action)
+        self.log.info("standup %s: %d action(s) on run %s; %d unit(s) to start", self.standup_date, len(actions),
+                      run_key, len(triggers))
+        return triggers
