@@ -41,17 +41,24 @@ def to_import_files(settings: dict, folder: Path, extra_pools: dict | None = Non
     return out
 
 
-def agent_pool(roadmap_dir: str | Path | None = None) -> dict:
-    """{name: {slots, description}} of the roadmap's agent pool."""
+def roadmap_pools(roadmap_dir: str | Path | None = None) -> dict:
+    """{name: {slots, description}} of the roadmap's pools: the shared one (work an incident runs
+    again) and one per agent (its week units, ``capacity`` at once)."""
     from castmatch.config import load_roadmap
 
-    name, slots = load_roadmap(roadmap_dir).agent_pool
-    return {name: {"slots": slots, "description": "Agent work units calling Claude at once (llm.yaml agent_pool_slots)"}}
+    config = load_roadmap(roadmap_dir)
+    name, slots = config.agent_pool
+    pools = {name: {"slots": slots, "description": "Work units an incident, a standup or workload balancing runs "
+                                                   "again (llm.yaml agent_pool_slots)"}}
+    for agent_id in config.agents:
+        own, capacity = config.agent_pool_of(agent_id)
+        pools[own] = {"slots": capacity, "description": f"{agent_id}: units at once (team.yaml capacity)"}
+    return pools
 
 
 def load(path: str | Path, airflow_bin: str = "airflow", roadmap_dir: str | Path | None = None) -> None:
     settings = yaml.safe_load(Path(path).read_text())
     with tempfile.TemporaryDirectory() as tmp:
-        for kind, file in to_import_files(settings, Path(tmp), agent_pool(roadmap_dir)).items():
+        for kind, file in to_import_files(settings, Path(tmp), roadmap_pools(roadmap_dir)).items():
             extra = ["--overwrite"] if kind == "connections" else []
             subprocess.run([airflow_bin, kind, "import", *extra, str(file)], check=True)

@@ -145,7 +145,8 @@ def _progress(ctx) -> dict:
 
 def _dependency_updates(ctx) -> dict:
     """Units whose last missing dependency was delivered since the previous checkpoint of this kind;
-    those an earlier failure left waiting start now (Dependency Unblocked)."""
+    those an earlier failure left waiting in a week whose run has ended start now (Dependency
+    Unblocked); a week still running starts its own."""
     from castmatch.incidents import unblocked_triggers
 
     snap, config = ctx["snapshot"], ctx["config"]
@@ -155,7 +156,7 @@ def _dependency_updates(ctx) -> dict:
                    if needs and set(needs) & set(fresh) and all(snap.done(d) for d in needs) and not snap.done(u))
     for blocker in fresh:
         for trigger in unblocked_triggers(config, ctx["store"], run_key=ctx["run_key"], blocker=blocker,
-                                          clock=ctx["clock"].mode):
+                                          clock=ctx["clock"].mode, finished_weeks_only=True):
             ctx["triggers"].append(trigger)
             ctx["actions"].append({"kind": "dependency_update", "unit": trigger["conf"]["work_unit"],
                                    "after": blocker, "outcome": "started"})
@@ -247,10 +248,25 @@ def _stakeholder_report(ctx) -> dict:
             "slack": result["slack"]["status"]}
 
 
+def _workload(ctx) -> dict:
+    """The workload rules act on the run as it is now: only on the newest moment a catch-up takes."""
+    from castmatch.workload import balance
+
+    if not ctx["live"]:
+        return {"skipped": "an earlier moment taken late: the rules act on the newest one only"}
+    previous = next((r["figures"]["workload"] for r in reversed(ctx["store"].checkpoints(ctx["run_key"]))
+                     if "overloaded_since" in r["figures"].get("workload", {})), {})
+    figures, decisions, triggers = balance(ctx["config"], ctx["store"], ctx["run_key"], moment=ctx["moment"],
+                                           clock=ctx["clock"], overloaded_since=previous.get("overloaded_since", {}))
+    ctx["actions"] += [{"kind": "workload", **d} for d in decisions]
+    ctx["triggers"] += triggers
+    return figures
+
+
 JOBS = {"status_sync": _status_sync, "blockers": _blockers, "progress": _progress,
         "dependency_updates": _dependency_updates, "deliverable_review": _deliverable_review,
         "next_day_plan": _next_day_plan, "week_review": _week_review, "week_start": _week_start,
-        "stakeholder_report": _stakeholder_report}
+        "stakeholder_report": _stakeholder_report, "workload": _workload}
 
 
 # ---------------------------------------------------------------------------- taking checkpoints
@@ -278,6 +294,9 @@ def summarise(checkpoint, day: int, figures: dict, actions: list) -> str:
     if "week_start" in figures:
         s = figures["week_start"]
         parts.append(f"week {s['week']}: {len(s['units'])} unit(s) to do, {len(s['carried_over'])} carried over")
+    if "workload" in figures and "agents" in figures["workload"]:
+        moved = [a for a in actions if a.get("kind") == "workload" and a.get("outcome") == "moved"]
+        parts.append(f"{len(figures['workload']['overloaded_since'])} agent(s) over capacity, {len(moved)} unit(s) moved")
     if "stakeholder_report" in figures:
         parts.append(f"week {figures['stakeholder_report']['week']} report written")
     if actions:
@@ -286,7 +305,7 @@ def summarise(checkpoint, day: int, figures: dict, actions: list) -> str:
 
 
 def take(config, store, run_key: str, checkpoint, day: int, moment: dt.datetime, *, since: dt.datetime,
-         reports_dir: str = "reports") -> tuple[dict, list[dict]]:
+         reports_dir: str = "reports", live: bool = True) -> tuple[dict, list[dict]]:
     """Take ``checkpoint`` for roadmap ``day`` of run ``run_key`` (its ``moment``); store and return
     the record, and the DAG runs its actions start (trigger kwargs)."""
     from castmatch.incidents import run_leads
@@ -296,7 +315,8 @@ def take(config, store, run_key: str, checkpoint, day: int, moment: dt.datetime,
     ctx = {"config": config, "store": store, "run_key": run_key, "checkpoint": checkpoint, "day": day,
            "moment": moment, "since": since, "clock": run_clock(config, store, run_key, run["clock"]),
            "snapshot": Snapshot(config, store, run_key, moment), "leads": run_leads(config, store, run_key),
-           "weeks": active_weeks(config, store, run_key), "actions": [], "triggers": [], "reports_dir": reports_dir}
+           "weeks": active_weeks(config, store, run_key), "actions": [], "triggers": [], "reports_dir": reports_dir,
+           "live": live}
     figures = {job: JOBS[job](ctx) for job in checkpoint.does}
     record = {"checkpoint_id": checkpoint.id, "day": day, "week": ctx["clock"].week_of(day), "moment": moment,
               "figures": figures, "actions": ctx["actions"],
@@ -317,8 +337,9 @@ def take_due(config, store, run_key: str, checkpoint_id: str, *, now: dt.datetim
     previous = store.checkpoints(run_key, checkpoint_id)
     run = store.run(run_key)
     since = previous[-1]["moment"] if previous else _utc(run["origin"] or run["started_at"]) - dt.timedelta(days=3650)
-    for day, moment in pending:
-        record, started = take(config, store, run_key, checkpoint, day, moment, since=since, reports_dir=reports_dir)
+    for i, (day, moment) in enumerate(pending):
+        record, started = take(config, store, run_key, checkpoint, day, moment, since=since, reports_dir=reports_dir,
+                               live=i == len(pending) - 1)
         taken.append(record)
         triggers += [t for t in started if t["trigger_run_id"] not in {x["trigger_run_id"] for x in triggers}]
         since = moment

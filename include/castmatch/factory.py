@@ -189,7 +189,6 @@ def build_week_dag(config: RoadmapConfig, week: int) -> DAG:
     clock = RoadmapClock.from_roadmap(config.roadmap)  # the default clock; a run may choose another
     spec = config.weeks[week]
     roadmap_dir = str(config.directory)
-    pool, _ = config.agent_pool
     with DAG(
         dag_id=dag_id,
         description=f"{config.roadmap.name} week {week}: {spec.title}",
@@ -213,9 +212,9 @@ def build_week_dag(config: RoadmapConfig, week: int) -> DAG:
                 work_unit_id=unit.id,
                 week=week,
                 roadmap_dir=roadmap_dir,
-                pool=pool,
+                pool=config.agent_pool_of(unit.agents[0])[0],  # the lead's own slots (team.yaml capacity)
                 **_queue(config, unit),
-                priority_weight=config.priority_weight(unit),
+                priority_weight=config.task_weight(unit),
                 weight_rule="absolute",
                 retry_policy=retry_policy,
                 outlets=_outlets(config, unit.id),

@@ -305,13 +305,16 @@ def run_leads(config, store, run_key: str) -> dict[str, str]:
     return {u.id: (overrides.get(u.id) or {}).get("lead_agent") or u.agents[0] for u in config.work_units.values()}
 
 
-def waiting_units(config, store, *, run_key: str, blocker: str) -> list[str]:
+def waiting_units(config, store, *, run_key: str, blocker: str, finished_weeks_only: bool = False) -> list[str]:
     """Units of run ``run_key`` that waited on ``blocker`` and can start now it is delivered: they
     depend on it, every dependency is delivered, their week has run (its DAG skipped them as
-    upstream_failed) and they have not started."""
+    upstream_failed) and they have not started. ``finished_weeks_only``: only weeks whose run has
+    ended (a checkpoint or a standup, which may look while a week still runs its units itself)."""
     runs = store.unit_runs(run_key)
     started = {r["work_unit_id"] for r in runs}
     weeks_run = {config.unit_week[r["work_unit_id"]] for r in runs if r["work_unit_id"] in config.unit_week}
+    if finished_weeks_only:
+        weeks_run &= set(store.week_outcomes(run_key))
     deps = run_depends_on(config, store, run_key)
     candidates = [u.id for u in config.work_units.values()
                   if u.id not in started and config.unit_week[u.id] in weeks_run and blocker in deps[u.id]]
@@ -322,7 +325,7 @@ def waiting_units(config, store, *, run_key: str, blocker: str) -> list[str]:
 
 
 def unblocked_triggers(config, store, *, run_key: str, blocker: str, clock: str, dag_id: str | None = None,
-                       run_id: str | None = None) -> list[dict]:
+                       run_id: str | None = None, finished_weeks_only: bool = False) -> list[dict]:
     """Dependency Unblocked: the waiting units start (one ``<prefix>_incident_work`` run each, with a
     run id fixed by run and unit, so a retry never starts one twice) and their agents are told."""
     import hashlib
@@ -330,7 +333,7 @@ def unblocked_triggers(config, store, *, run_key: str, blocker: str, clock: str,
     from castmatch.alerts import on_units_unblocked
     from castmatch.factory import incident_work_dag_id
 
-    units = waiting_units(config, store, run_key=run_key, blocker=blocker)
+    units = waiting_units(config, store, run_key=run_key, blocker=blocker, finished_weeks_only=finished_weeks_only)
     if not units:
         log.info("%s delivered in run %s: no unit was waiting on it", blocker, run_key)
         return []

@@ -121,15 +121,12 @@ def _retry(config, store, incident, action) -> tuple[str, str]:
     return "ok", f"{unit.id} runs again with the failure reason in {lead}'s prompt"
 
 
-def _alternative_path(config, store, incident, action) -> tuple[str, str]:
-    """A blocked agent gets a ready unit of theirs that does not depend on the blocked one."""
+def alternative_unit(config, store, run_key: str, *, blocked_id: str, lead: str) -> str | None:
+    """The earliest unit ``lead`` leads in run ``run_key`` that has not started, is ready (every
+    dependency delivered), lies no further than one week past the run's newest, and does not
+    depend (directly or not) on ``blocked_id``; None when there is none."""
     from castmatch.incidents import run_depends_on, run_leads
 
-    blocked = config.work_units.get(incident["subject"])
-    if blocked is None:
-        return "skipped", f"{incident['subject']} is not a work unit"
-    run_key = incident["run_key"]
-    lead = _lead(store, incident, blocked)
     runs = store.unit_runs(run_key)
     started = {r["work_unit_id"] for r in runs}
     reached = max((config.unit_week.get(r["work_unit_id"], 0) for r in runs), default=0)
@@ -137,7 +134,7 @@ def _alternative_path(config, store, incident, action) -> tuple[str, str]:
     leads = run_leads(config, store, run_key)
 
     def needs_blocked(unit_id: str, seen: set[str]) -> bool:
-        if unit_id == blocked.id:
+        if unit_id == blocked_id:
             return True
         seen.add(unit_id)
         return any(d not in seen and needs_blocked(d, seen) for d in deps.get(unit_id, ()))
@@ -146,16 +143,25 @@ def _alternative_path(config, store, incident, action) -> tuple[str, str]:
                   if u.id not in started and config.unit_week[u.id] <= reached + 1
                   and leads[u.id] == lead and not needs_blocked(u.id, set())]
     delivered = set(store.upstream_deliverables(sorted({d for u in candidates for d in deps[u.id]}), run_key=run_key))
-    for unit in candidates:
-        if set(deps[unit.id]) - delivered:
-            continue
-        store.record_event("agent_notice", f"{blocked.id} is blocked ({incident['detail'][:200]}); meanwhile "
-                           f"work on {unit.id}, which does not depend on it", run_key=run_key, agent_id=lead,
-                           data={"incident": incident["id"]})
-        store.incident_action(incident["id"], level=1, action="rerun_pending", outcome="ok", detail=unit.id,
-                              actor=_actor(incident))
-        return "ok", f"{lead} works on {unit.id} (ready, independent of {blocked.id}) meanwhile"
-    return "failed", f"{lead} has no ready unit that does not depend on {blocked.id}"
+    return next((u.id for u in candidates if not set(deps[u.id]) - delivered), None)
+
+
+def _alternative_path(config, store, incident, action) -> tuple[str, str]:
+    """A blocked agent gets a ready unit of theirs that does not depend on the blocked one."""
+    blocked = config.work_units.get(incident["subject"])
+    if blocked is None:
+        return "skipped", f"{incident['subject']} is not a work unit"
+    run_key = incident["run_key"]
+    lead = _lead(store, incident, blocked)
+    unit = alternative_unit(config, store, run_key, blocked_id=blocked.id, lead=lead)
+    if unit is None:
+        return "failed", f"{lead} has no ready unit that does not depend on {blocked.id}"
+    store.record_event("agent_notice", f"{blocked.id} is blocked ({incident['detail'][:200]}); meanwhile "
+                       f"work on {unit}, which does not depend on it", run_key=run_key, agent_id=lead,
+                       data={"incident": incident["id"]})
+    store.incident_action(incident["id"], level=1, action="rerun_pending", outcome="ok", detail=unit,
+                          actor=_actor(incident))
+    return "ok", f"{lead} works on {unit} (ready, independent of {blocked.id}) meanwhile"
 
 
 def _redistribute(config, store, incident, action) -> tuple[str, str]:

@@ -168,7 +168,8 @@ def apply_actions(config, store, *, run_key: str, standup_date: str, reports: di
         fresh = sorted({d["work_unit_id"] for d in store.deliverables(run_key=run_key)
                         if d["status"] == "done" and _aware(d["updated_at"]) >= since})
         for blocker in fresh:
-            for trigger in unblocked_triggers(config, store, run_key=run_key, blocker=blocker, clock=clock):
+            for trigger in unblocked_triggers(config, store, run_key=run_key, blocker=blocker, clock=clock,
+                                              finished_weeks_only=True):
                 triggers.append(trigger)
                 actions.append({"kind": "dependency_update", "unit": trigger["conf"]["work_unit"], "after": blocker,
                                 "outcome": "started"})

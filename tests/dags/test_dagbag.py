@@ -148,10 +148,12 @@ class TestDagBag:
                            for t in c.trigger.all_of if config.unit_week[t] == week}
                 guarded = {f"release_{g.id}" if g.veto else f"gate_{g.id}" for g in gates if unit.id in g.blocks}
                 assert dag.get_task(unit.id).upstream_task_ids == same_week | chained | guarded, unit.id
-                assert dag.get_task(unit.id).priority_weight == config.priority_weight(unit)
-                assert dag.get_task(unit.id).pool == config.agent_pool[0] == "castmatch_agents"
-            assert not [t.task_id for t in dag.tasks if t.pool == config.agent_pool[0]
-                        and not isinstance(t, AgentOperator)]  # the pool caps agent calls only
+                # the priority first (IMMEDIATE > HIGH > MEDIUM > LOW), then the longer critical path ahead
+                assert dag.get_task(unit.id).priority_weight // 100 == config.priority_weight(unit) // 1
+                assert dag.get_task(unit.id).priority_weight % 100 == config.units_after[unit.id]
+                assert dag.get_task(unit.id).pool == f"castmatch_agent_{unit.agents[0]}"  # the lead's capacity
+            assert not [t.task_id for t in dag.tasks if t.pool.startswith("castmatch_agent")
+                        and not isinstance(t, AgentOperator)]  # the pools cap agent work only
 
     def test_roadmap_runs_the_weeks_in_order_and_judges_each(self, bag):
         dag = bag.dags["castmatch_roadmap"]

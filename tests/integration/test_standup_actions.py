@@ -65,6 +65,9 @@ class TestStandupActions:
                                agent_id=DEVOPS, week=1, deliverable=DONE, backend="offline", model="m", try_number=1)
         store.unit_failed(dag_id="castmatch_week_01", run_key=RUN, run_id="w1", work_unit_id="setup_gpu_infrastructure",
                           agent_id=DEVOPS, try_number=3, error="no GPU quota", state="failed")
+        # week 1's run has ended: the units that waited on Redis were skipped (Redis was delivered late)
+        store.save_week_outcome(run_key=RUN, week=1, dag_id="castmatch_week_01", run_id="w1", state="failed",
+                                problems=["units not delivered"], delivered=1, total=19)
         actions, triggers = _standup(config, store, "2026-11-29", {DEVOPS: {"redistribution": [
             {"unit": "setup_gpu_infrastructure", "to_agent": BACKEND, "reason": "I am on Redis all week"},
             {"unit": "restart_configure_containers", "to_agent": FRONTEND},

@@ -206,6 +206,9 @@ def _check_limits(config: RoadmapConfig, report) -> None:
 
 def _check_weeks(config: RoadmapConfig, report) -> None:
     agents = config.agents
+    if config.team:  # an idle agent's preparatory units must exist (they are work units of the roadmap)
+        for i, agent in enumerate(config.team.agents):
+            _unknown(report, "team.yaml", ("agents", i, "preparatory"), agent.preparatory, config.unit_week, "work unit")
     per_week = config.roadmap.days_per_week if config.roadmap else 7
     priorities = list(config.roadmap.priorities) if config.roadmap else []
     first_seen: dict[str, str] = {}

@@ -224,6 +224,32 @@ class RoadmapConfig:
         settings = self.llm or m.LlmSettings()
         return settings.agent_pool or f"{prefix}_agents", settings.agent_pool_slots
 
+    def agent_pool_of(self, agent_id: str) -> tuple[str, int]:
+        """(name, slots) of agent ``agent_id``'s own Airflow pool: its week units run there, at most
+        ``capacity`` at once (team.yaml)."""
+        prefix = self.roadmap.dag_id_prefix if self.roadmap else "roadmap"
+        agent = self.agents.get(agent_id)
+        return f"{prefix}_agent_{agent_id}", agent.capacity if agent else 1
+
+    @functools.cached_property
+    def units_after(self) -> dict[str, int]:
+        """Per unit, the length of the longest chain of units that depend on it (its critical path
+        ahead): the tie-break between units of one priority."""
+        dependants: dict[str, list[str]] = {u: [] for u in self.work_units}
+        for unit in self.work_units.values():
+            for dep in unit.depends_on:
+                if dep in dependants:
+                    dependants[dep].append(unit.id)
+        memo: dict[str, int] = {}
+
+        def after(unit_id: str, seen: frozenset) -> int:
+            if unit_id not in memo:
+                memo[unit_id] = max((1 + after(d, seen | {unit_id}) for d in dependants[unit_id] if d not in seen),
+                                    default=0)
+            return memo[unit_id]
+
+        return {u: after(u, frozenset()) for u in self.work_units}
+
     @property
     def week_numbers(self) -> list[int]:
         """Every week the roadmap has, broken files included (from the phases or file names)."""
@@ -273,6 +299,11 @@ class RoadmapConfig:
 
     def priority_weight(self, unit: m.WorkUnit) -> int:
         return m.priority_weight(self.roadmap.priorities if self.roadmap else m.SEED_PRIORITIES, unit.priority)
+
+    def task_weight(self, unit: m.WorkUnit) -> int:
+        """Airflow ``priority_weight`` of the unit's task: its priority (IMMEDIATE > HIGH > MEDIUM >
+        LOW), then the longer critical path ahead of it, when units compete for one agent's slots."""
+        return self.priority_weight(unit) * 100 + min(self.units_after.get(unit.id, 0), 99)
 
     def raise_for_issues(self, week: int | None = None, *, all_files: bool = False) -> None:
         found = self.issues if all_files else self.issues_for(week)

@@ -74,6 +74,10 @@ class Agent(Strict):
     veto: bool = Field(default=False, description="An enforcer whose failed review can veto a gate (needs enforcer: true)")
     can_cover: list[str] = Field(default_factory=list, description="Agents whose units this agent may take over when "
                                  "an incident reassigns them ('*': anyone's)")
+    capacity: int = Field(default=2, ge=1, description="Units the agent works on at once: its Airflow pool "
+                          "<prefix>_agent_<id> has this many slots (workload balancing moves work beyond it)")
+    preparatory: list[str] = Field(default_factory=list, description="Work units the agent takes up when idle (seed: "
+                                   "Idle Agents - assign preparatory tasks), in order")
     short_name: str = Field(default="", description="Label in the status matrix (default: the id)")
     current_task: str = Field(default="", description="Shown until the agent's first stored deliverable")
     next_milestone: str = Field(default="", description="Told to the agent in its prompt")
@@ -412,7 +416,7 @@ class Chain(Strict):
 
 
 CHECKPOINT_JOBS = ("status_sync", "blockers", "progress", "dependency_updates", "deliverable_review", "next_day_plan",
-                   "week_review", "week_start", "stakeholder_report")
+                   "week_review", "week_start", "stakeholder_report", "workload")
 
 
 class Checkpoint(Strict):
@@ -425,7 +429,7 @@ class Checkpoint(Strict):
     does: list[Literal[CHECKPOINT_JOBS]] = Field(  # type: ignore[valid-type]
         default_factory=lambda: ["status_sync"], min_length=1,
         description="What the checkpoint does (castmatch.checkpoints): status_sync, blockers, progress, "
-                    "dependency_updates, deliverable_review, next_day_plan, week_review, week_start, stakeholder_report")
+                    "dependency_updates, deliverable_review, next_day_plan, week_review, week_start, stakeholder_report, workload")
 
 
 class Standup(Strict):
@@ -509,6 +513,13 @@ class NotificationTrigger(Strict):
     slack: bool = Field(default=True, description="People are told on Slack too (connections.slack_api or slack)")
 
 
+class Workload(Strict):
+    """RESOURCE CONFLICT RESOLUTION: the workload rules the daily checkpoints apply (job ``workload``)."""
+
+    overloaded_after_minutes: float = Field(default=60, ge=0, description="An agent with more ready units than its "
+                                            "capacity this long (roadmap time) has its lowest-priority unit moved")
+
+
 class Operations(Strict):
     update_frequency_minutes: float = Field(default=15, gt=0, description="The operations cycle: probes sampled and "
                                             "incidents swept this often (seed: 15-minute cycles)")
@@ -520,6 +531,7 @@ class Operations(Strict):
     escalation: list[EscalationLevel] = Field(default_factory=list)
     auto_resolution: list[Protocol] = Field(default_factory=list)
     notifications: list[NotificationTrigger] = Field(default_factory=list)
+    workload: Workload = Field(default_factory=lambda: Workload())
 
 
 # ---------------------------------------------------------------------------- LLM layer

@@ -75,6 +75,10 @@ class AgentOperator(BaseOperator):
     template_fields: Sequence[str] = ("work_unit_id",)
     ui_color = "#e8f4fd"
 
+    # A week's task does not redo a unit the run already delivered elsewhere (workload balancing,
+    # an idle agent's pulled-forward unit); work an incident asks for is always done.
+    defer_to_delivered = True
+
     def __init__(self, *, work_unit_id: str, roadmap_dir: str | None = None, week: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.work_unit_id = work_unit_id
@@ -107,6 +111,14 @@ class AgentOperator(BaseOperator):
         unit = with_override(store, run_key, unit, self.log)
         agent_id = unit.agents[0]
         keys = {"dag_id": dag_id, "run_key": run_key, "run_id": run_id, "work_unit_id": unit.id, "agent_id": agent_id}
+        elsewhere = store.upstream_deliverables([unit.id], run_key=run_key).get(unit.id) if self.defer_to_delivered else None
+        if elsewhere and elsewhere["dag_id"] != dag_id:  # moved or pulled forward, and done through incident work
+            self.log.info("work unit %s was delivered in run %s by %s (%s, %s): nothing to do again", unit.id, run_key,
+                          elsewhere["agent_id"], elsewhere["dag_id"], elsewhere["run_id"])
+            for asset in self.outlets:  # its chains still learn which run delivered it
+                context["outlet_events"][asset].extra["run_key"] = run_key
+            return {"work_unit": unit.id, "agent": elsewhere["agent_id"], "status": "done",
+                    "delivered_by": elsewhere["dag_id"]}
 
         register(store, scope, context)
         store.sync_config(config, unit_ids=[unit.id])

@@ -36,6 +36,8 @@ class IncidentWorkOperator(AgentOperator):
     """A unit run again in its original run after level 2 changed it (another lead, renegotiated
     dependencies, revised instructions): ``params.run_key`` and ``params.work_unit``."""
 
+    defer_to_delivered = False
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(work_unit_id="{{ params.work_unit }}", week=0, **kwargs)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from castmatch.airflow_settings import agent_pool, to_import_files
+from castmatch.airflow_settings import roadmap_pools, to_import_files
 from castmatch.clock import RoadmapClock
 from castmatch.config import load_roadmap
 
@@ -50,13 +50,16 @@ class TestHumanReviewWindow:
 class TestAirflowSettings:
     def test_connections_pools_and_variables_become_import_files(self, tmp_path):
         settings = yaml.safe_load((ROOT / "airflow_settings.yaml").read_text())
-        files = to_import_files(settings, tmp_path, agent_pool())
+        files = to_import_files(settings, tmp_path, roadmap_pools())
         connections = json.loads(files["connections"].read_text())
         assert connections["castmatch_redis"] == {"conn_type": "redis", "host": "127.0.0.1", "port": 6379,
                                                   "extra": json.dumps({"db": 0})}
         assert all("password" not in c for c in connections.values())  # no secrets in the shipped settings
         # the agent pool's size comes from the roadmap's llm.yaml, not from the settings file
-        assert json.loads(files["pools"].read_text())["castmatch_agents"]["slots"] == load_roadmap().llm.agent_pool_slots
+        pools = json.loads(files["pools"].read_text())
+        assert pools["castmatch_agents"]["slots"] == load_roadmap().llm.agent_pool_slots
+        for agent in load_roadmap().agents.values():  # one pool per agent, its capacity (team.yaml)
+            assert pools[f"castmatch_agent_{agent.id}"]["slots"] == agent.capacity
         assert json.loads(files["variables"].read_text()) == {"castmatch_team_timezone": "Asia/Kolkata"}
 
 
