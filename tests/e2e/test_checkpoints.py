@@ -1,9 +1,11 @@
 """The operating rhythm on the compressed clock: week 1 runs, then each checkpoint DAG is triggered
-for the run (as the roadmap driver does after each week) and takes every due moment once."""
+for the run (as the roadmap driver does after each week) and takes every due moment once; Claude (the
+fake Messages API) writes the summaries, one Message Batch per checkpoint DAG run."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import time
 
@@ -24,10 +26,12 @@ def _utc(value: dt.datetime) -> dt.datetime:
 @pytest.mark.e2e
 class TestCheckpoints:
     def test_week_one_takes_each_checkpoint_once_per_day_with_the_stores_figures(
-            self, pg_url, airflow_db, roadmap_copy, tmp_path):
+            self, pg_url, airflow_db, roadmap_copy, tmp_path, fake_claude):
         roadmap = roadmap_copy / "roadmap.yaml"
         roadmap.write_text(roadmap.read_text().replace("compressed_day_seconds: 1",
                                                        f"compressed_day_seconds: {DAY_SECONDS}"))
+        llm = roadmap_copy / "llm.yaml"
+        llm.write_text(llm.read_text().replace("batch_poll_seconds: 60", "batch_poll_seconds: 0.5"))
         env = {**os.environ, "CASTMATCH_LLM": "offline", "CASTMATCH_DATABASE_URL": pg_url,
                "CASTMATCH_ROADMAP_DIR": str(roadmap_copy), "CASTMATCH_REPORTS_DIR": str(tmp_path / "reports")}
         store = Store(pg_url)
@@ -43,13 +47,20 @@ class TestCheckpoints:
         time.sleep(max(0.0, (end_of_week - dt.datetime.now(dt.UTC)).total_seconds()))
 
         checkpoints = [c.id for c in config.operations.checkpoints]
+        live = {**env, "CASTMATCH_LLM": "live", "AIRFLOW_CONN_ANTHROPIC_DEFAULT": json.dumps(
+            {"conn_type": "anthropic", "password": fake_claude.api_key, "host": fake_claude.url})}
         for checkpoint in checkpoints:
-            out = dags_test(f"castmatch_checkpoint_{checkpoint}", "2026-03-02T00:00:00+00:00", env,
+            out = dags_test(f"castmatch_checkpoint_{checkpoint}", "2026-03-02T00:00:00+00:00", live,
                             conf={"run_key": run["run_key"]})
             assert out.returncode == 0, out.stdout[-3000:]
-        out = dags_test("castmatch_checkpoint_daily_midday", "2026-03-03T00:00:00+00:00", env,
+        out = dags_test("castmatch_checkpoint_daily_midday", "2026-03-03T00:00:00+00:00", live,
                         conf={"run_key": run["run_key"]})  # again: nothing new is due, nothing duplicated
         assert out.returncode == 0, out.stdout[-3000:]
+        # the summaries: one batch per checkpoint DAG run that took something (the rerun took nothing)
+        batches = [r.body["requests"] for r in fake_claude.requests if r.path == "/v1/messages/batches"]
+        assert sorted(len(b) for b in batches) == sorted([7, 7, 7, 1, 1, 1])
+        summary_calls = [c for c in store.llm_calls() if c["purpose"] == "checkpoint"]
+        assert len(summary_calls) == 24 and all(c["batch"] and c["backend"] == "batch" for c in summary_calls)
 
         listed = castmatch_json("checkpoints", "--run", run["run_key"], database_url=pg_url)
         days = {c: [r["day"] for r in listed if r["checkpoint"] == c] for c in checkpoints}
@@ -99,6 +110,7 @@ class TestCheckpoints:
                     u.id for u in week.work_units if u.id not in by_then)
                 for unit in start["units"]:
                     assert unit["ready"] == all(d in by_then for d in config.work_units[unit["unit"]].depends_on)
-            assert record["written_by"].startswith("offline")
+            assert record["written_by"].startswith("Claude (") and record["written_by"].endswith("Message Batch)")
+            assert record["summary"].startswith("Fake answer")  # Claude's words; the figures stay the store's
         [report] = store.reports(run["run_key"])  # the stakeholder-updates checkpoint wrote week 1's report
         assert report["week"] == 1 and (tmp_path / "reports").rglob("report.md")

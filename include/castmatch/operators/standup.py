@@ -1,20 +1,16 @@
 """``StandupOperator``: every agent's daily standup in one task, through the Message Batches API
-(half price), waiting deferrably; on the offline backend the reports are built directly.
-
-Reuses the Anthropic provider's hook (``create_batch``, ``stream_batch_results``) and its
-``AnthropicBatchTrigger``; it does not subclass ``AnthropicBatchOperator`` because that module
-imports the SDK at DAG-parse time and its requests are fixed when the DAG is built, while ours
-are built from the store when the task runs.
-"""
+(half price, ``operators.batch``), waiting deferrably; on the offline backend the reports are built
+directly. ``StandupActionsOperator``: the standup's automated actions."""
 
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator
+
+from castmatch.operators.batch import ClaudeBatchMixin
 
 
 def standup_run(roadmap_dir: str | None):
@@ -30,7 +26,7 @@ def standup_run(roadmap_dir: str | None):
     return config, store, run["run_key"] if run else None
 
 
-class StandupOperator(BaseOperator):
+class StandupOperator(ClaudeBatchMixin, BaseOperator):
     template_fields: Sequence[str] = ("standup_date",)
 
     def __init__(self, *, roadmap_dir: str | None = None, standup_date: str = "{{ ds }}",
@@ -63,68 +59,41 @@ class StandupOperator(BaseOperator):
             return {"standup_date": self.standup_date, "reports": len(facts), "backend": "offline"}
         if backend in ("record", "replay"):
             self.log.info("standups go through the Message Batches API, which cassettes do not cover: using live")
-
-        from airflow.providers.anthropic.hooks.anthropic import AnthropicHook
-        from airflow.providers.anthropic.triggers.batch import AnthropicBatchTrigger
-
         requests = [{"custom_id": agent_id, "params": standup_body(config, config.agents[agent_id], f, self.standup_date)}
                     for agent_id, f in facts.items()]
-        batch = AnthropicHook(conn_id=config.llm.conn_id).create_batch(requests)
-        context["ti"].xcom_push(key="batch_id", value=batch.id)
-        self.log.info("standup %s: batch %s submitted with %d requests", self.standup_date, batch.id, len(requests))
-        self.defer(
-            trigger=AnthropicBatchTrigger(conn_id=config.llm.conn_id, batch_id=batch.id,
-                                          poll_interval=config.llm.batch_poll_seconds,
-                                          end_time=time.time() + self.timeout),
-            method_name="execute_complete",
-            timeout=dt.timedelta(seconds=self.timeout + config.llm.batch_poll_seconds + 60),
-        )
+        self.defer_batch(context, config, requests, method_name="execute_complete", timeout=self.timeout)
 
     def execute_complete(self, context, event: Any = None) -> dict:
-        from airflow.providers.anthropic.hooks.anthropic import AnthropicHook, validate_execute_complete_event
         from airflow.sdk.exceptions import AirflowException
 
-        from castmatch.llm.budget import USAGE_KINDS, cost_usd
+        from castmatch.operators.batch import book_batch_call, tool_input
+        from castmatch.runs import roadmap_id_of
         from castmatch.standup import StandupReport
 
-        event = validate_execute_complete_event(event)
-        if event["status"] != "success":
-            raise AirflowException(f"standup batch {event.get('batch_id')}: {event.get('message')}")
-        from castmatch.runs import roadmap_id_of
-
         config, store, run_key = self._setup()
-        batch_id = event["batch_id"]
         ti = context["ti"]
         stored, problems = 0, []
-        for item in AnthropicHook(conn_id=config.llm.conn_id).stream_batch_results(batch_id):
-            agent_id = item.custom_id
-            if item.result.type != "succeeded":
-                problems.append(f"{agent_id}: {item.result.type}")
+        for agent_id, message, why_not in self.batch_results(config, event):
+            if message is None:
+                problems.append(f"{agent_id}: {why_not}")
                 continue
-            message = item.result.message
-            usage = {k: int(getattr(message.usage, k, 0) or 0) for k in USAGE_KINDS}
-            tool_use = next((b for b in message.content if getattr(b, "type", "") == "tool_use"), None)
             outcome = "ok"
             try:
-                report = StandupReport.model_validate(tool_use.input if tool_use else {})
+                report = StandupReport.model_validate(tool_input(message))
                 store.save_standup(roadmap_id=roadmap_id_of(config), standup_date=self.standup_date,
-                                   agent_id=agent_id, run_id=ti.run_id, backend="batch", model=message.model, report=report.model_dump(), batch_id=batch_id)
+                                   agent_id=agent_id, run_id=ti.run_id, backend="batch", model=message.model,
+                                   report=report.model_dump(), batch_id=self.batch_id)
                 stored += 1
             except Exception as exc:  # one bad report never loses the others
                 outcome = "malformed"
                 problems.append(f"{agent_id}: {exc}")
-            store.record_llm_call(
-                roadmap_id=roadmap_id_of(config), run_key=run_key, purpose="standup",
-                dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, try_number=ti.try_number, attempt=1,
-                agent_id=agent_id, work_unit_id=None, week=None, model=message.model, backend="batch",
-                request_hash=batch_id, **usage, cost_usd=cost_usd(config.llm, message.model, usage, batch=True),
-                batch=True, outcome=outcome,
-            )
+            book_batch_call(config, store, ti, message, run_key=run_key, purpose="standup", agent_id=agent_id,
+                            batch_id=self.batch_id, outcome=outcome)
         self.log.info("standup %s: %d reports stored from batch %s; problems: %s", self.standup_date, stored,
-                      batch_id, problems or "none")
+                      self.batch_id, problems or "none")
         if problems and not stored:
-            raise AirflowException(f"standup batch {batch_id} gave no usable report: {problems}")
-        return {"standup_date": self.standup_date, "reports": stored, "batch_id": batch_id, "problems": problems}
+            raise AirflowException(f"standup batch {self.batch_id} gave no usable report: {problems}")
+        return {"standup_date": self.standup_date, "reports": stored, "batch_id": self.batch_id, "problems": problems}
 
 
 class StandupActionsOperator(BaseOperator):

@@ -799,6 +799,13 @@ class Store:
                 "written_by": written_by, "taken_at": utcnow(),
             }, ["run_key", "checkpoint_id", "day"])
 
+    def set_checkpoint_summary(self, *, run_key: str, checkpoint_id: str, day: int, summary: str,
+                               written_by: str) -> None:
+        c = t.checkpoints
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(c).where((c.c.run_key == run_key) & (c.c.checkpoint_id == checkpoint_id)
+                                            & (c.c.day == day)).values(summary=summary[:4000], written_by=written_by))
+
     def checkpoints(self, run_key: str, checkpoint_id: str | None = None) -> list[dict]:
         """A run's checkpoints in the order of the moments they stand for."""
         c = t.checkpoints
