@@ -6,10 +6,12 @@ latency. Both run in one Airflow (``airflow standalone``: the real scheduler, Lo
 alternation, on the run's compressed clock (chosen at trigger time, as the roadmap does), so no
 person has to answer anything.
 
-Prints what it compared and how, each makespan (median of the runs), the critical-path bound and,
-last, ours/twin. Goal: <= 1.10 on week 1 and on the heaviest week.
-Env: BENCH_LATENCY (default 2 s), BENCH_RUNS (default 3), BENCH_WEEKS (default: 1 and the
-heaviest), AIRFLOW__CORE__PARALLELISM (default 8).
+Prints what it compared and how, each makespan (median of the runs), the critical-path bound, the
+scheduler's idle CPU, the per-hop breakdown (scheduling gap, queue wait, time in the task beyond the
+call) and, last, ours/twin under the shipped settings (config/scheduler.env). Goal: <= 1.05.
+``--sweep``: the same under each candidate scheduler setting (SWEEP), one Airflow each, as a table.
+Env: BENCH_LATENCY (default 2 s), BENCH_RUNS (default 3; 1 with --sweep), BENCH_WEEKS (default: 1 and
+the heaviest), BENCH_IDLE_SECONDS (30), AIRFLOW__CORE__PARALLELISM (default 8).
 """
 
 from __future__ import annotations
@@ -113,56 +115,165 @@ def weeks_to_measure(config) -> list[int]:
     return sorted({1, heaviest})
 
 
-def main() -> None:
+SWEEP = [  # (label, scheduler settings): Airflow's defaults, then faster loops
+    ("Airflow defaults (idle sleep 1 s)", {"AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "1"}),
+    ("idle sleep 0.25 s", {"AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.25"}),
+    ("idle sleep 0.1 s", {"AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.1"}),
+]
+IDLE_SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", "30"))
+
+
+def _when(value):
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(value) if value else None
+
+
+def hops(af, dag_id: str, run_id: str, dag, latency: float) -> dict:
+    """Medians over the run's tasks: scheduling gap (last upstream end -> queued), queue wait (queued ->
+    running) and, for the work units, the time in the task beyond the call latency."""
+    from castmatch.operators.agent import AgentOperator
+
+    tis = {t["task_id"]: t for t in af.task_instances(dag_id, run_id)}
+    gaps, waits, overheads = [], [], []
+    for task in dag.tasks:
+        ti = tis.get(task.task_id)
+        if not ti or ti["state"] != "success":
+            continue
+        queued, start, end = _when(ti.get("queued_when")), _when(ti["start_date"]), _when(ti["end_date"])
+        ups = [_when(tis[u]["end_date"]) for u in task.upstream_task_ids if u in tis and tis[u]["end_date"]]
+        if ups and queued:
+            gaps.append((queued - max(ups)).total_seconds())
+        if queued and start:
+            waits.append((start - queued).total_seconds())
+        if isinstance(task, AgentOperator) and start and end:
+            overheads.append((end - start).total_seconds() - latency)
+    med = lambda xs: statistics.median(xs) if xs else float("nan")  # noqa: E731
+    return {"gap": med(gaps), "wait": med(waits), "overhead": med(overheads)}
+
+
+def scheduler_cpu(af) -> float:
+    """CPU seconds the scheduler (and its executor's workers) used so far."""
+    import psutil
+
+    top = psutil.Process(af.proc.pid)
+    total = 0.0
+    for proc in [top, *top.children(recursive=True)]:
+        try:
+            if "scheduler" in " ".join(proc.cmdline()):
+                for one in [proc, *proc.children(recursive=True)]:
+                    times = one.cpu_times()
+                    total += times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def measure(config, weeks: list[int], server, settings: dict, runs: int) -> dict:
+    """One Airflow with ``settings`` (over the shipped ones): the scheduler's idle CPU, then each week's
+    twin and ours in alternation. Returns per week the median makespans and hop breakdowns."""
+    import time
+
     from castmatch.factory import build_week_dag
 
+    env = {
+        "CASTMATCH_LLM": "live",
+        "AIRFLOW_CONN_ANTHROPIC_DEFAULT": json.dumps({"conn_type": "anthropic", "password": server.api_key,
+                                                      "host": server.url}),
+        "AIRFLOW_CONN_CASTMATCH_REDIS": "redis://127.0.0.1:6379/0",
+        "AIRFLOW_CONN_CASTMATCH_POSTGRES": "postgres://postgres@127.0.0.1:5432/postgres",
+        "CASTMATCH_REDIS_URL": os.environ.get("CASTMATCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "CASTMATCH_REDIS_PREFIX": f"cmbench:{os.getpid()}",
+        "CASTMATCH_CLOCK": "",  # parsed on the roadmap's own (real) clock: each run chooses compressed
+        **settings,
+    }
+    parallelism = int(os.environ.get("AIRFLOW__CORE__PARALLELISM", "8"))
+    twins = {f"{twin_id(w)}.py": twin_source(config, w, LATENCY) for w in weeks}
+    out = {}
+    with AirflowStack(env, extra_dags=twins, parallelism=parallelism, keep=bool(os.environ.get("BENCH_KEEP"))) as af:
+        for w in weeks:
+            af.unpause(f"castmatch_week_{w:02d}", twin_id(w))
+        time.sleep(10)  # parsed and settled
+        before = scheduler_cpu(af)
+        time.sleep(IDLE_SECONDS)
+        out["idle_cpu_per_min"] = (scheduler_cpu(af) - before) * 60 / IDLE_SECONDS
+        for w in weeks:
+            dag = build_week_dag(config, w)
+            ours, twin, ours_hops, twin_hops = [], [], [], []
+            for i in range(runs):
+                for dag_id, spans, hop in ((twin_id(w), twin, twin_hops), (f"castmatch_week_{w:02d}", ours, ours_hops)):
+                    run_id = af.trigger(dag_id, {"clock": "compressed"})
+                    state = af.wait_run(dag_id, run_id, 900)
+                    if state != "success":
+                        bad = [(t["task_id"], t["state"]) for t in af.task_instances(dag_id, run_id)
+                               if t["state"] not in ("success", "skipped")]
+                        raise SystemExit(f"{dag_id} run {run_id} ended {state}: {bad}")
+                    spans.append(af.makespan(dag_id, run_id))
+                    hop.append(hops(af, dag_id, run_id, dag, LATENCY))
+                print(f"  week {w} run {i + 1}: twin {twin[-1]:.1f} s, ours {ours[-1]:.1f} s", flush=True)
+            out[w] = {"tasks": len(dag.tasks), "units": len(config.weeks[w].work_units),
+                      "twin": statistics.median(twin), "ours": statistics.median(ours),
+                      "twin_hops": {k: statistics.median(h[k] for h in twin_hops) for k in twin_hops[0]},
+                      "ours_hops": {k: statistics.median(h[k] for h in ours_hops) for k in ours_hops[0]}}
+    return out
+
+
+def _hop_line(label: str, h: dict) -> str:
+    return (f"{label}: scheduling gap {h['gap']:.2f} s, queue wait {h['wait']:.2f} s, "
+            f"in-task beyond the call {h['overhead']:.2f} s")
+
+
+def main() -> None:
     config = load_roadmap()
     weeks = weeks_to_measure(config)
-    pool, slots = config.agent_pool
+    capacities = sorted({a.capacity for a in config.agents.values()})
     parallelism = int(os.environ.get("AIRFLOW__CORE__PARALLELISM", "8"))
+    sweep = "--sweep" in sys.argv
+    candidates = SWEEP if sweep else [("shipped (config/scheduler.env)", {})]
+    runs = int(os.environ.get("BENCH_RUNS", "1" if sweep else str(RUNS)))
+    print(f"compared: castmatch_week_NN (AgentOperators, GateSensors, go/no-go, week_complete) against its "
+          f"twin (same {'/'.join('tasks edges trigger-rules pool priority queue'.split())}; only work units sleep "
+          f"{LATENCY:g} s); Claude: fake Messages API, {LATENCY:g} s a deliverable, {PROBE_LATENCY:g} s the "
+          f"probe's 1-token query; clock: compressed (chosen per run); LocalExecutor, parallelism "
+          f"{parallelism}, one pool per agent of {'/'.join(map(str, capacities))} slot(s) (team.yaml capacity); "
+          f"{runs} alternating run(s) each; shipped scheduler settings: {shipped_settings() or 'none'}", flush=True)
+    results = []
     with FakeAnthropic(latency=LATENCY, tiny_latency=PROBE_LATENCY) as server:
-        env = {
-            "CASTMATCH_LLM": "live",
-            "AIRFLOW_CONN_ANTHROPIC_DEFAULT": json.dumps({"conn_type": "anthropic", "password": server.api_key,
-                                                          "host": server.url}),
-            "AIRFLOW_CONN_CASTMATCH_REDIS": "redis://127.0.0.1:6379/0",
-            "AIRFLOW_CONN_CASTMATCH_POSTGRES": "postgres://postgres@127.0.0.1:5432/postgres",
-            "CASTMATCH_REDIS_URL": os.environ.get("CASTMATCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
-            "CASTMATCH_REDIS_PREFIX": f"cmbench:{os.getpid()}",
-            "CASTMATCH_CLOCK": "",  # parsed on the roadmap's own (real) clock: each run chooses compressed
-        }
-        twins = {f"{twin_id(w)}.py": twin_source(config, w, LATENCY) for w in weeks}
-        with AirflowStack(env, extra_dags=twins, parallelism=parallelism, keep=bool(os.environ.get("BENCH_KEEP"))) as af:
-            for w in weeks:
-                af.unpause(f"castmatch_week_{w:02d}", twin_id(w))
-            print(f"compared: castmatch_week_NN (AgentOperators, GateSensors, go/no-go, week_complete) against its "
-                  f"twin (same {'/'.join('tasks edges trigger-rules pool priority queue'.split())}; only work units sleep "
-                  f"{LATENCY:g} s); Claude: fake Messages API, {LATENCY:g} s a deliverable, {PROBE_LATENCY:g} s the "
-                  f"probe's 1-token query; clock: compressed (chosen per run); LocalExecutor, parallelism "
-                  f"{parallelism}, pool {pool} of {slots} slots; {RUNS} alternating run(s) each")
-            ratios = []
-            for w in weeks:
-                dag = build_week_dag(config, w)
-                ours, twin = [], []
-                for i in range(RUNS):
-                    for dag_id, out in ((twin_id(w), twin), (f"castmatch_week_{w:02d}", ours)):
-                        run_id = af.trigger(dag_id, {"clock": "compressed"})
-                        state = af.wait_run(dag_id, run_id, 900)
-                        if state != "success":
-                            bad = [(t["task_id"], t["state"]) for t in af.task_instances(dag_id, run_id)
-                                   if t["state"] not in ("success", "skipped")]
-                            raise SystemExit(f"{dag_id} run {run_id} ended {state}: {bad}")
-                        out.append(af.makespan(dag_id, run_id))
-                    print(f"week {w} run {i + 1}: twin {twin[-1]:.1f} s, ours {ours[-1]:.1f} s")
-                o, t = statistics.median(ours), statistics.median(twin)
-                ratios.append(o / t)
-                print(f"week {w}: {len(dag.tasks)} tasks ({len(config.weeks[w].work_units)} work units); "
-                      f"critical path {critical_path(config, w, LATENCY):.1f} s; twin {t:.1f} s; ours {o:.1f} s; "
-                      f"ours/twin {o / t:.2f}")
-            calls = [r for r in server.requests if r.path == "/v1/messages"]
-            print(f"Messages API calls: {len(calls)} ({sum(1 for r in calls if (r.body or {}).get('max_tokens') == 1)} "
-                  "of them the Claude probe)")
-    print(f"ratio ours/twin (worst of weeks {', '.join(map(str, weeks))}): {max(ratios):.2f}")
+        for label, settings in candidates:
+            print(f"== {label} {settings or ''}", flush=True)
+            results.append((label, measure(config, weeks, server, settings, runs)))
+        calls = [r for r in server.requests if r.path == "/v1/messages"]
+        print(f"Messages API calls: {len(calls)} ({sum(1 for r in calls if (r.body or {}).get('max_tokens') == 1)} "
+              "of them the Claude probe)")
+    ratios = []
+    print()
+    print("| scheduler setting | week | twin | ours | ours / twin | ours / critical path | scheduler idle CPU s/min |")
+    print("|---|---|---|---|---|---|---|")
+    for label, out in results:
+        for w in weeks:
+            r = out[w]
+            bound = critical_path(config, w, LATENCY)
+            print(f"| {label} | {w} ({r['tasks']} tasks, {r['units']} units) | {r['twin']:.1f} s | {r['ours']:.1f} s | "
+                  f"{r['ours'] / r['twin']:.2f} | {r['ours'] / bound:.2f} (bound {bound:.0f} s) | "
+                  f"{out['idle_cpu_per_min']:.2f} |")
+    for label, out in results:
+        for w in weeks:
+            print(f"{label}, week {w}: " + _hop_line("twin", out[w]["twin_hops"]) + "; " + _hop_line("ours", out[w]["ours_hops"]))
+    shipped = results[-1][1] if not sweep else None
+    if shipped:
+        ratios = [shipped[w]["ours"] / shipped[w]["twin"] for w in weeks]
+        print(f"ratio ours/twin under the shipped settings (worst of weeks {', '.join(map(str, weeks))}): {max(ratios):.2f}")
+    else:
+        best = min(results, key=lambda r: max(r[1][w]["twin"] for w in weeks))
+        print(f"fastest Airflow (twin) under: {best[0]}; ratio ours/twin there (worst week): "
+              f"{max(best[1][w]['ours'] / best[1][w]['twin'] for w in weeks):.2f}")
+
+
+def shipped_settings() -> dict:
+    """The scheduler settings every Airflow of ours starts with (config/scheduler.env)."""
+    from tests.airflow_stack import env_file
+
+    return env_file(ROOT / "config" / "scheduler.env")
 
 
 if __name__ == "__main__":

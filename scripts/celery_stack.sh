@@ -108,6 +108,7 @@ launch() {  # NAME COMMAND...: in its own session (its own process group), pid i
 }
 
 load_env_file "$ROOT/config/celery.env"
+load_env_file "$ROOT/config/scheduler.env"
 load_env_file "$ROOT/.env"
 export AIRFLOW_HOME=$DIR/home
 export AIRFLOW__CORE__DAGS_FOLDER=$ROOT/dags

@@ -18,6 +18,13 @@ export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=${AIRFLOW__CORE__SIMPLE_AUTH_MAN
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=$AIRFLOW_HOME/passwords.json
 export PYTHONPATH=$ROOT/config${PYTHONPATH:+:$PYTHONPATH}
 export CASTMATCH_CLOCK=${CASTMATCH_CLOCK:-compressed}
+# The shipped scheduler settings (config/scheduler.env, chosen by bench/makespan.py --sweep); a
+# variable already set wins.
+while IFS= read -r line || [ -n "$line" ]; do
+  case "$line" in ''|'#'*) continue ;; esac
+  key=${line%%=*}
+  [ -n "${!key:-}" ] || export "$line"
+done < config/scheduler.env
 # The demo: KPIs with a demo_source measure the local demo product and the sample reports (labelled
 # demo), and a criterion the offline backend cannot check (the Claude probe) is accepted, labelled.
 export CASTMATCH_DEMO=${CASTMATCH_DEMO:-1}

@@ -113,6 +113,14 @@ class AirflowApi:
         return self.request("PATCH", path, {"chosen_options": [option], "params_input": {"reason": reason}})
 
 
+def env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of an env file (``config/*.env``), comments and blank lines skipped."""
+    if not path.exists():
+        return {}
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if line.strip() and not line.startswith("#"))
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
 class AirflowStack(AirflowApi):
     """``with AirflowStack(env={...}) as af: af.trigger(...)``. ``env`` adds to the environment of
     every Airflow process (the roadmap folder, the store URL, connections ...). ``extra_dags`` are
@@ -148,6 +156,7 @@ class AirflowStack(AirflowApi):
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            **env_file(ROOT / "config" / "scheduler.env"),  # the scheduler settings make run ships
             **(env or {}),
         }
         self.proc = None

@@ -16,9 +16,11 @@ def compose() -> dict:
 
 
 def shared_env() -> dict[str, str]:
-    """config/celery.env, the settings compose and scripts/celery_stack.sh both read."""
-    lines = (ROOT / "config" / "celery.env").read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+    """config/celery.env and config/scheduler.env, the settings compose and scripts/celery_stack.sh
+    both read (make run and the tests' Airflow read the scheduler's too)."""
+    from tests.airflow_stack import env_file
+
+    return {**env_file(ROOT / "config" / "celery.env"), **env_file(ROOT / "config" / "scheduler.env")}
 
 
 def airflow_services(spec: dict) -> dict:
@@ -35,9 +37,10 @@ class TestComposeStack:
         assert shared["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
         for name, svc in services.items():
             assert svc.get("build") == ".", name
-            assert svc.get("env_file") == ["config/celery.env", ".env"], name  # the topology, then the secrets
+            # the topology, the scheduler settings every Airflow of ours ships, then the secrets
+            assert svc.get("env_file") == ["config/celery.env", "config/scheduler.env", ".env"], name
             env = svc["environment"]
-            assert not set(env) & set(shared), f"{name} repeats config/celery.env"  # one source of truth
+            assert not set(env) & set(shared), f"{name} repeats config/*.env"  # one source of truth
             assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].startswith("http://airflow-apiserver:8080/"), name
             assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://redis:"), name
             if name == "airflow-init":  # one-shot: the others wait for it to complete
@@ -72,7 +75,7 @@ class TestComposeStack:
         worker = airflow_services(compose())["airflow-worker"]
         assert worker["command"][-1] == 'exec airflow celery worker --queues "$$(castmatch queues)"'
         script = (ROOT / "scripts" / "celery_stack.sh").read_text()
-        assert "config/celery.env" in script and "--celery-hostname" in script
+        assert "config/celery.env" in script and "config/scheduler.env" in script and "--celery-hostname" in script
         shared = shared_env()
         assert shared["AIRFLOW__CELERY__TASK_ACKS_LATE"] == "True"
         assert int(shared["AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT"]) >= 6 * 3600
