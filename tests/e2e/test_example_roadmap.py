@@ -31,8 +31,10 @@ class TestExampleRoadmap:
             "example_chain_foundations_to_team"])
         week1 = bag.dags["example_week_01"]
         # defaults a team did not write: priority (the middle one), the reviewer's veto via @enforcers
-        assert week1.get_task("w01_backend_developer").priority_weight == config.priority_weight(
-            config.work_units["w01_backend_developer"]) == 20
+        unit = config.work_units["w01_backend_developer"]
+        assert config.priority_weight(unit) == 20
+        # the priority first, then the critical path ahead of it (the units after it)
+        assert week1.get_task(unit.id).priority_weight == 20 * 100 + config.units_after[unit.id]
         assert week1.get_task("w01_backend_developer").upstream_task_ids == {"w01_lead_developer", "release_foundation_gate"}
 
         env = {**os.environ, "CASTMATCH_ROADMAP_DIR": str(EXAMPLE)}
