@@ -144,6 +144,19 @@ class TestHttpAndLlmProbes:
             "probe", "live", "ok", "castmatch:roadmap:r1", "castmatch")
         assert call["input_tokens"] > 0 and call["cost_usd"] > 0
 
+    def test_llm_live_query_counts_against_the_shared_rate_limit(self, config, store, anthropic_conn, redis_prefix,
+                                                                monkeypatch):
+        import redis
+
+        monkeypatch.setenv("CASTMATCH_LLM", "live")
+        requests_key = f"{redis_prefix}:castmatch:ratelimit:claude-sonnet-4-5:requests"
+        client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+        assert client.zcard(requests_key) == 0
+        assert run_probe(probe(config, "claude"), store=store, config=config)["ok"]
+        assert client.zcard(requests_key) == 1  # the agents' limiter saw the probe's request (one account)
+        monkeypatch.setenv("CASTMATCH_REDIS_URL", "redis://127.0.0.1:1/0")  # the limiter's Redis down
+        assert run_probe(probe(config, "claude"), store=store, config=config)["ok"]  # the probe still answers
+
     def test_llm_live_failures_are_failed_samples_without_the_key(self, config, store, anthropic_conn, monkeypatch):
         claude = probe(config, "claude")
         monkeypatch.setenv("CASTMATCH_LLM", "live")

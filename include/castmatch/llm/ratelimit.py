@@ -135,6 +135,10 @@ class RedisRateLimiter:
             self._sync = redis.Redis.from_url(self.url, socket_timeout=10)
         return self._sync
 
+    def ping(self) -> None:
+        """Raise at once when Redis does not answer (acquire would wait for it)."""
+        self._client().ping()
+
     def acquire(self, model: str, input_tokens: int) -> Ticket:
         """Wait until admitted (reserving ``input_tokens``); settle the ticket after the call."""
         limit = self.limit_for(model)

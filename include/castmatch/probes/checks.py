@@ -290,10 +290,12 @@ def _claude_query(probe, backend: str, conn_id: str, timeout: float, ctx: ProbeC
     try:
         for attempt in range(1, LLM_PROBE_ATTEMPTS + 1):
             row = _book_probe_start(ctx, probe, backend, model, body, attempt)  # no row, no request
+            limiter, ticket = _probe_ticket(ctx, model)
             started = time.perf_counter()
             try:
                 message = client.messages.create(**body)
             except Exception as exc:
+                _settle(limiter, ticket, {})
                 _book_probe_finish(ctx, row, model, time.perf_counter() - started, {}, exc)
                 if classify(exc) != "transient" or attempt == LLM_PROBE_ATTEMPTS:
                     raise ProbeFailed(f"backend {backend}: Claude did not answer a 1-token query: {describe(exc)}") from None
@@ -301,11 +303,43 @@ def _claude_query(probe, backend: str, conn_id: str, timeout: float, ctx: ProbeC
                 continue
             latency = time.perf_counter() - started
             usage = {k: int(getattr(message.usage, k, 0) or 0) for k in USAGE_KINDS}
+            _settle(limiter, ticket, usage)
             _book_probe_finish(ctx, row, model, latency, usage, None)
             return f"backend {backend}: Claude answered a 1-token query on {model} in {latency * 1000:.0f} ms"
     finally:
         client.close()
     raise AssertionError("unreachable")
+
+
+def _probe_ticket(ctx: ProbeContext, model: str):
+    """(limiter, ticket) for one query of the Claude probe: it counts against the same per-model rate
+    limit as the agents' calls (one account). Redis unreachable: (None, None), the query goes without
+    one (the Claude probe never fails because Redis does)."""
+    config = ctx.config
+    if config is None or not config.llm:
+        return None, None
+    from castmatch.llm.ratelimit import limiter_from_settings
+    from castmatch.runs import roadmap_id_of
+    from castmatch.shared_redis import redis_conn_id
+
+    try:
+        limiter = limiter_from_settings(config.llm, roadmap_id_of(config), redis_conn_id=redis_conn_id(config, ctx.store))
+        if limiter is None or limiter.limit_for(model) is None:
+            return None, None
+        limiter.ping()
+        return limiter, limiter.acquire(model, 20)
+    except Exception as exc:
+        log.warning("Claude probe: the rate limiter is unavailable (%s): the query goes without a ticket", exc)
+        return None, None
+
+
+def _settle(limiter, ticket, usage: dict) -> None:
+    if limiter is None or ticket is None:
+        return
+    try:
+        limiter.settle(ticket, usage.get("input_tokens", 0), usage.get("output_tokens", 0))
+    except Exception as exc:
+        log.warning("Claude probe: could not settle its rate-limiter ticket (%s)", exc)
 
 
 def _book_probe_start(ctx: ProbeContext, probe, backend: str, model: str, body: dict, attempt: int) -> int | None:
