@@ -83,7 +83,7 @@ def balance(config, store, run_key: str, *, moment: dt.datetime, clock, overload
     load = {a: len(v["ready"]) + len(v["running"]) for a, v in current.items()}
     capacity = {a: config.agents[a].capacity for a in config.agents}
     wait = clock.span(config.operations.workload.overloaded_after_minutes / (24 * 60))
-    decisions, triggers, since_out, started = [], [], {}, set()
+    decisions, triggers, since_out, started, idle = [], [], {}, set(), []
     for agent_id in config.agents:  # overloaded
         if load[agent_id] <= capacity[agent_id]:
             continue
@@ -125,12 +125,14 @@ def balance(config, store, run_key: str, *, moment: dt.datetime, clock, overload
                               "outcome": "alternative unit started" if unit else "no alternative ready unit"})
             continue
         unit, outcome = _idle_unit(config, store, run_key, agent_id, agent, started)
-        if unit:
-            if outcome == "preparatory unit started":
-                _assign(store, run_key, unit, agent_id, "preparatory work while idle")
-            triggers.append(_start(config, run_key, unit, clock.mode, "idle"))
-            started.add(unit)
-            load[agent_id] += 1
+        if unit is None:  # idle with nothing to give: a figure, not a decision
+            idle.append(agent_id)
+            continue
+        if outcome == "preparatory unit started":
+            _assign(store, run_key, unit, agent_id, "preparatory work while idle")
+        triggers.append(_start(config, run_key, unit, clock.mode, "idle"))
+        started.add(unit)
+        load[agent_id] += 1
         decisions.append({"rule": "idle", "agent": agent_id, "unit": unit, "outcome": outcome})
     for agent_id in config.agents:  # conflicts: more ready units than free slots
         ready = [u for u in current[agent_id]["ready"] if u not in started]
@@ -139,7 +141,7 @@ def balance(config, store, run_key: str, *, moment: dt.datetime, clock, overload
             decisions.append({"rule": "conflict", "agent": agent_id, "order": competing_order(config, ready),
                               "outcome": "priority order, then the critical path"})
     figures = {"agents": {a: {"load": load[a], "capacity": capacity[a], **{k: v for k, v in current[a].items()}}
-                          for a in config.agents}, "overloaded_since": since_out}
+                          for a in config.agents}, "overloaded_since": since_out, "idle_unassigned": idle}
     for decision in decisions:
         log.info("workload of run %s: %s", run_key, decision)
     return figures, decisions, triggers
