@@ -93,6 +93,8 @@ cat <<MSG
     .venv/bin/castmatch reviews       # anything waiting for a person, and the command that answers it
     .venv/bin/castmatch incidents     # incidents, their level on the ladder and every action taken
     .venv/bin/castmatch alerts        # trigger-based alerts: who was told, whether Slack got it
+    .venv/bin/castmatch checkpoints   # the compressed days' checkpoints: figures, standup and workload actions
+    .venv/bin/castmatch report --week 1   # week 1's stakeholder report: Markdown + PNG charts
     .venv/bin/castmatch answer TASK --option ... --reason ...
   Stop Redis (redis-cli shutdown) before week 1's gate: level 1 restarts it (castmatch incidents).
   Ctrl-C stops Airflow and the demo product.
