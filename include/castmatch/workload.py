@@ -30,25 +30,33 @@ log = logging.getLogger(__name__)
 ACTOR = "workload balancing"
 
 
-def loads(config, store, run_key: str) -> dict[str, dict[str, list[str]]]:
-    """Per agent: its ready, running and blocked units in run ``run_key``."""
+def run_state(config, store, run_key: str) -> dict:
+    """What the rules read of run ``run_key``, read once per evaluation: delivered units, each unit's
+    latest state, lead and dependencies, the weeks the run has started."""
     from castmatch.incidents import run_depends_on, run_leads
     from castmatch.runs import active_weeks
-    from castmatch.status import PROBLEM_STATES, unit_states
+    from castmatch.status import unit_states
 
     done, latest = unit_states(store, run_key)
-    leads, deps, weeks = run_leads(config, store, run_key), run_depends_on(config, store, run_key), active_weeks(
-        config, store, run_key)
+    return {"done": done, "latest": latest, "leads": run_leads(config, store, run_key),
+            "deps": run_depends_on(config, store, run_key), "weeks": active_weeks(config, store, run_key)}
+
+
+def loads(config, state: dict) -> dict[str, dict[str, list[str]]]:
+    """Per agent: its ready, running and blocked units (``state``: ``run_state``)."""
+    from castmatch.status import PROBLEM_STATES
+
+    done, latest, leads, deps = state["done"], state["latest"], state["leads"], state["deps"]
     out = {a: {"ready": [], "running": [], "blocked": []} for a in config.agents}
     for unit in config.work_units.values():
-        lead, state = leads[unit.id], latest.get(unit.id)
+        lead, status = leads[unit.id], latest.get(unit.id)
         if lead not in out or unit.id in done:
             continue
-        if state == "running":
+        if status == "running":
             out[lead]["running"].append(unit.id)
-        elif state in PROBLEM_STATES:
+        elif status in PROBLEM_STATES:
             out[lead]["blocked"].append(unit.id)
-        elif state is None and config.unit_week[unit.id] in weeks and all(d in done for d in deps[unit.id]):
+        elif status is None and config.unit_week[unit.id] in state["weeks"] and all(d in done for d in deps[unit.id]):
             out[lead]["ready"].append(unit.id)
     return out
 
@@ -79,7 +87,8 @@ def balance(config, store, run_key: str, *, moment: dt.datetime, clock, overload
     to start); ``overloaded_since`` is the previous evaluation's (agent -> ISO time)."""
     from castmatch.resolution import alternative_unit
 
-    current = loads(config, store, run_key)
+    state = run_state(config, store, run_key)
+    current = loads(config, state)
     load = {a: len(v["ready"]) + len(v["running"]) for a, v in current.items()}
     capacity = {a: config.agents[a].capacity for a in config.agents}
     wait = clock.span(config.operations.workload.overloaded_after_minutes / (24 * 60))
@@ -124,7 +133,7 @@ def balance(config, store, run_key: str, *, moment: dt.datetime, clock, overload
             decisions.append({"rule": "blocked", "agent": agent_id, "unit": unit, "blocked_on": blocked,
                               "outcome": "alternative unit started" if unit else "no alternative ready unit"})
             continue
-        unit, outcome = _idle_unit(config, store, run_key, agent_id, agent, started)
+        unit, outcome = _idle_unit(config, state, agent_id, agent, started)
         if unit is None:  # idle with nothing to give: a figure, not a decision
             idle.append(agent_id)
             continue
@@ -147,15 +156,10 @@ def balance(config, store, run_key: str, *, moment: dt.datetime, clock, overload
     return figures, decisions, triggers
 
 
-def _idle_unit(config, store, run_key: str, agent_id: str, agent, started: set[str]) -> tuple[str | None, str]:
+def _idle_unit(config, state: dict, agent_id: str, agent, started: set[str]) -> tuple[str | None, str]:
     """An idle agent's next work: its first ready preparatory unit, else a LOW-priority unit of a
     later week whose dependencies are met (pulled forward)."""
-    from castmatch.incidents import run_depends_on, run_leads
-    from castmatch.runs import active_weeks
-    from castmatch.status import unit_states
-
-    done, latest = unit_states(store, run_key)
-    deps = run_depends_on(config, store, run_key)
+    done, latest, deps = state["done"], state["latest"], state["deps"]
 
     def ready(unit_id: str) -> bool:
         return unit_id not in done and unit_id not in latest and unit_id not in started and all(
@@ -165,10 +169,9 @@ def _idle_unit(config, store, run_key: str, agent_id: str, agent, started: set[s
         if ready(unit_id):
             return unit_id, "preparatory unit started"
     lowest = (config.roadmap.priorities or ["LOW"])[-1]
-    newest = max(active_weeks(config, store, run_key), default=0)
-    leads = run_leads(config, store, run_key)
+    newest = max(state["weeks"], default=0)
     for unit in config.work_units.values():
-        if (leads[unit.id] == agent_id and config.unit_week[unit.id] > newest and unit.priority == lowest
+        if (state["leads"][unit.id] == agent_id and config.unit_week[unit.id] > newest and unit.priority == lowest
                 and ready(unit.id)):
             return unit.id, f"{lowest}-priority unit of week {config.unit_week[unit.id]} pulled forward"
     return None, "nothing to assign"
