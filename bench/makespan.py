@@ -11,12 +11,13 @@ scheduler's idle CPU, the per-hop breakdown (scheduling gap, queue wait, time in
 call) and, last, ours/twin under the shipped settings (config/scheduler.env). Goal: <= 1.05.
 ``--sweep``: the same under each candidate scheduler setting (SWEEP), one Airflow each, as a table.
 Env: BENCH_LATENCY (default 2 s), BENCH_RUNS (default 3; 1 with --sweep), BENCH_WEEKS (default: 1 and
-the heaviest), BENCH_IDLE_SECONDS (30), AIRFLOW__CORE__PARALLELISM (default 8).
+the heaviest), BENCH_IDLE_SECONDS (30), AIRFLOW__CORE__PARALLELISM (default 8), BENCH_DATABASE
+(postgres, the default: Airflow's metadata and the store on PostgreSQL as docker-compose deploys them;
+sqlite: both embedded, as make run without a database server).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import sys
@@ -25,6 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _common import airflow_bench_env, bench_databases  # noqa: E402
+
 from castmatch.config import load_roadmap  # noqa: E402
 from tests.airflow_stack import AirflowStack  # noqa: E402
 from tests.fakes.fake_anthropic import FakeAnthropic  # noqa: E402
@@ -32,6 +35,9 @@ from tests.fakes.fake_anthropic import FakeAnthropic  # noqa: E402
 LATENCY = float(os.environ.get("BENCH_LATENCY", "2"))
 PROBE_LATENCY = 0.3  # the Claude probe's 1-token query
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+# Airflow's metadata and the CastMatch store: both on PostgreSQL (as docker-compose deploys them), or
+# both embedded SQLite files (make run without a database server)
+DATABASE = os.environ.get("BENCH_DATABASE", "postgres")
 
 
 def twin_id(week: int) -> str:
@@ -95,6 +101,27 @@ twin()
 
 
 def critical_path(config, week: int, latency: float) -> float:
+    """The longest path through the week DAG as built, each work unit weighing the call latency and
+    every other task nothing: what an infinitely fast Airflow would take. A gate waits for all the
+    units it checks and holds back the units it guards, so the path runs through the gates (week 1:
+    9 units in a row, 18 s at 2 s a call), not only along the units' own dependencies (6 units)."""
+    from castmatch.factory import build_week_dag
+    from castmatch.operators.agent import AgentOperator
+
+    dag = build_week_dag(config, week)
+    longest: dict[str, float] = {}
+
+    def after(task) -> float:  # the longest path from ``task`` (itself included) to the DAG's end
+        if task.task_id not in longest:
+            own = latency if isinstance(task, AgentOperator) else 0.0
+            longest[task.task_id] = own + max((after(t) for t in task.downstream_list), default=0.0)
+        return longest[task.task_id]
+
+    return max(after(t) for t in dag.tasks if not t.upstream_list)
+
+
+def unit_chain(config, week: int, latency: float) -> float:
+    """The longest chain of the week's units along their own dependencies only (gates ignored)."""
     depth: dict[str, int] = {}
 
     def d(unit_id: str) -> int:
@@ -103,7 +130,7 @@ def critical_path(config, week: int, latency: float) -> float:
             depth[unit_id] = 1 + max((d(x) for x in unit.depends_on if config.unit_week[x] == week), default=0)
         return depth[unit_id]
 
-    return max(d(u.id) for u in config.weeks[week].work_units) * latency  # gates take no time in the bound
+    return max(d(u.id) for u in config.weeks[week].work_units) * latency
 
 
 def weeks_to_measure(config) -> list[int]:
@@ -176,21 +203,13 @@ def measure(config, weeks: list[int], server, settings: dict, runs: int) -> dict
 
     from castmatch.factory import build_week_dag
 
-    env = {
-        "CASTMATCH_LLM": "live",
-        "AIRFLOW_CONN_ANTHROPIC_DEFAULT": json.dumps({"conn_type": "anthropic", "password": server.api_key,
-                                                      "host": server.url}),
-        "AIRFLOW_CONN_CASTMATCH_REDIS": "redis://127.0.0.1:6379/0",
-        "AIRFLOW_CONN_CASTMATCH_POSTGRES": "postgres://postgres@127.0.0.1:5432/postgres",
-        "CASTMATCH_REDIS_URL": os.environ.get("CASTMATCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
-        "CASTMATCH_REDIS_PREFIX": f"cmbench:{os.getpid()}",
-        "CASTMATCH_CLOCK": "",  # parsed on the roadmap's own (real) clock: each run chooses compressed
-        **settings,
-    }
+    env = {**airflow_bench_env(server, f"cmbench:{os.getpid()}"), **settings}
     parallelism = int(os.environ.get("AIRFLOW__CORE__PARALLELISM", "8"))
     twins = {f"{twin_id(w)}.py": twin_source(config, w, LATENCY) for w in weeks}
     out = {}
-    with AirflowStack(env, extra_dags=twins, parallelism=parallelism, keep=bool(os.environ.get("BENCH_KEEP"))) as af:
+    with bench_databases(DATABASE, "makespan") as databases, \
+            AirflowStack({**env, **databases}, extra_dags=twins, parallelism=parallelism,
+                         keep=bool(os.environ.get("BENCH_KEEP"))) as af:
         for w in weeks:
             af.unpause(f"castmatch_week_{w:02d}", twin_id(w))
         time.sleep(10)  # parsed and settled
@@ -236,7 +255,8 @@ def main() -> None:
           f"{LATENCY:g} s); Claude: fake Messages API, {LATENCY:g} s a deliverable, {PROBE_LATENCY:g} s the "
           f"probe's 1-token query; clock: compressed (chosen per run); LocalExecutor, parallelism "
           f"{parallelism}, one pool per agent of {'/'.join(map(str, capacities))} slot(s) (team.yaml capacity); "
-          f"{runs} alternating run(s) each; shipped scheduler settings: {shipped_settings() or 'none'}", flush=True)
+          f"{runs} alternating run(s) each; databases: {DATABASE} (Airflow metadata and store); shipped scheduler "
+          f"settings: {shipped_settings() or 'none'}", flush=True)
     results = []
     with FakeAnthropic(latency=LATENCY, tiny_latency=PROBE_LATENCY) as server:
         for label, settings in candidates:
@@ -254,8 +274,8 @@ def main() -> None:
             r = out[w]
             bound = critical_path(config, w, LATENCY)
             print(f"| {label} | {w} ({r['tasks']} tasks, {r['units']} units) | {r['twin']:.1f} s | {r['ours']:.1f} s | "
-                  f"{r['ours'] / r['twin']:.2f} | {r['ours'] / bound:.2f} (bound {bound:.0f} s) | "
-                  f"{out['idle_cpu_per_min']:.2f} |")
+                  f"{r['ours'] / r['twin']:.2f} | {r['ours'] / bound:.2f} (bound {bound:.0f} s; units' own chain "
+                  f"{unit_chain(config, w, LATENCY):.0f} s) | {out['idle_cpu_per_min']:.2f} |")
     for label, out in results:
         for w in weeks:
             print(f"{label}, week {w}: " + _hop_line("twin", out[w]["twin_hops"]) + "; " + _hop_line("ours", out[w]["ours_hops"]))

@@ -17,7 +17,6 @@ parallelism, Celery 2 workers x slots/2, and the agent pool; default 8), BENCH_E
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import statistics
@@ -31,7 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import sqlalchemy as sa  # noqa: E402
+from _common import PG, airflow_bench_env  # noqa: E402
+from _common import pg_database as database  # noqa: E402
 
 from castmatch.config import load_roadmap  # noqa: E402
 from castmatch.operators.decision import OVERTURN  # noqa: E402
@@ -43,18 +43,7 @@ LATENCY = float(os.environ.get("BENCH_LATENCY", "2"))
 PROBE_LATENCY = 0.3
 SLOTS = int(os.environ.get("BENCH_SLOTS", "8"))
 EXECUTORS = os.environ.get("BENCH_EXECUTORS", "local,celery").split(",")
-PG = os.environ.get("CASTMATCH_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 WEEKS = ("castmatch_week_01", "castmatch_week_02")
-
-
-def database(action: str, name: str) -> str:
-    engine = sa.create_engine(PG, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        if action == "create":
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return PG.rsplit("/", 1)[0] + f"/{name}"
 
 
 def batch(api: AirflowApi, n: int, tag: str) -> dict:
@@ -156,15 +145,9 @@ def main() -> None:
             store = database("create", f"cm_bench_scale_{executor}_{os.getpid()}")
             metadata = database("create", f"cm_bench_scale_{executor}_{os.getpid()}_af")
             env = {
+                **airflow_bench_env(server, f"cmbench:scale:{executor}:{os.getpid()}"),
                 "BENCH_TMP": str(tmp), "CASTMATCH_ROADMAP_DIR": str(roadmap_copy(tmp / executor)),
-                "CASTMATCH_DATABASE_URL": store, "CASTMATCH_LLM": "live", "CASTMATCH_CLOCK": "",
-                "AIRFLOW_CONN_ANTHROPIC_DEFAULT": json.dumps({"conn_type": "anthropic", "password": server.api_key,
-                                                              "host": server.url}),
-                "AIRFLOW_CONN_CASTMATCH_REDIS": "redis://127.0.0.1:6379/0",
-                "AIRFLOW_CONN_CASTMATCH_POSTGRES": "postgres://postgres@127.0.0.1:5432/postgres",
-                "CASTMATCH_REDIS_URL": "redis://127.0.0.1:6379/0",
-                "CASTMATCH_REDIS_PREFIX": f"cmbench:scale:{executor}:{os.getpid()}",
-                "CASTMATCH_OFFLINE_CHECKS": "accept",
+                "CASTMATCH_DATABASE_URL": store, "CASTMATCH_OFFLINE_CHECKS": "accept",
             }
             if executor == "local":
                 env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = metadata

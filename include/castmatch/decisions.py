@@ -25,12 +25,15 @@ def decide(config, point, store, *, run_key: str, run_id: str | None = None) -> 
     """Weigh the run's gates and validate the KPIs due at ``point``; store and return the decision."""
     from castmatch.kpis import collect_kpis, sample_values, validate_kpis
     from castmatch.runs import orchestrator_name, roadmap_of
+    from castmatch.timing import mark
 
     latest = {row["gate_id"]: row["status"] for row in store.gate_results(run_key)}
     gates = {g: latest.get(g, "PENDING") for g in point.gates}
     kpis = config.kpis_due(point)
     samples = collect_kpis(kpis, config, store, base_dir=reports_dir(), run_key=run_key, run_id=run_id)
+    mark("kpis_collected")
     outcome = validate_kpis(kpis, sample_values(samples), run_key=run_key, decision_point=point.id, store=store)
+    mark("great_expectations")
     bad_gates = [f"{g}={s}" for g, s in gates.items() if s not in GOOD]
     failed_kpis = [f"{r['kpi_id']} ({r['observed'] if r['observed'] is not None else 'missing'})" for r in outcome.failed]
     problems = ["gates not passed: " + ", ".join(bad_gates) if bad_gates else "",
@@ -41,6 +44,7 @@ def decide(config, point, store, *, run_key: str, run_id: str | None = None) -> 
     store.save_decision(run_key=run_key, decision_point=point.id, week=point.week, decision=decision,
                         decided_by=orchestrator_name(roadmap_of(run_key)), reason=reason, gates=gates,
                         kpis_ok=outcome.success)
+    mark("decision_saved")
     return {"decision": decision, "reason": reason, "gates": gates, "kpis": outcome.results,
             "kpis_ok": outcome.success}
 

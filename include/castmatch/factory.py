@@ -668,14 +668,23 @@ FAMILIES = ("weeks", "roadmap", "chains", "operations", "checkpoints")
 
 def build_dags(roadmap_dir: str | Path | None = None, family: str | None = None) -> dict[str, DAG]:
     """The roadmap's DAGs of one ``family`` (weeks, roadmap, chains, operations; None: all),
-    keyed by dag_id, for ``globals().update(...)`` in that family's file in dags/."""
+    keyed by dag_id, for ``globals().update(...)`` in that family's file in dags/.
+
+    A task process parses its DAG file only to find its own DAG: there (Airflow's parsing context
+    names the DAG) the weeks' file builds that week's DAG alone, as Airflow's docs advise for
+    generated DAGs: a week task builds one week DAG of some thirty tasks, not twelve. (A DAG built
+    is registered whether or not it is returned, so the choice is made before building.)"""
+    from airflow.sdk import get_parsing_context
+
     config = load_roadmap_cached(roadmap_dir)
     if config.roadmap is None:
         # Nothing to name the DAGs after: fail the import so the error shows in the UI.
         config.raise_for_issues(all_files=True)
+    only = get_parsing_context().dag_id if family == "weeks" else None
     dags: list[DAG | None] = []
     if family in (None, "weeks"):
-        dags += [build_week_dag(config, week) for week in config.week_numbers]
+        dags += [build_week_dag(config, week) for week in config.week_numbers
+                 if only is None or week_dag_id(config, week) == only]
     if family in (None, "roadmap"):
         dags.append(build_roadmap_dag(config))
     if family in (None, "chains"):

@@ -176,8 +176,10 @@ def judge_gate(config, gate, store, *, run_key: str, dag_id: str | None, run_id:
     """Evaluate ``gate`` now, decide its status, store the result (and, on a veto, which work it
     blocks). Returns {status, criteria, failed, blocked}."""
     from castmatch.runs import orchestrator_name, roadmap_of
+    from castmatch.timing import mark
 
     evaluation = evaluate_gate(config, gate, store, run_key=run_key, run_id=run_id, clock=clock)
+    mark("criteria")
     status = decide(gate, evaluation, deadline_passed=deadline_passed)
     failed = [f"{c['id']}: {c['reason']}" for c in evaluation["criteria"] if not c["ok"]]
     blocked = list(gate.blocks) if status == "VETOED" else []

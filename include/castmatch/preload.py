@@ -65,9 +65,12 @@ def preload_llm_stack() -> float:
     # What every task process runs besides the LLM: the run scope, memory, gates, decisions, week
     # outcomes, and the DAG file it parses first (building the DAGs once here warms the imports of
     # the operators and the cached roadmap config, which forked children reuse).
+    import castmatch.chains  # noqa: F401
     import castmatch.decisions  # noqa: F401
     import castmatch.gates  # noqa: F401
     import castmatch.kpis  # noqa: F401
+    import castmatch.llm.backends  # noqa: F401
+    import castmatch.llm.ratelimit  # noqa: F401
     import castmatch.memory  # noqa: F401
     import castmatch.review  # noqa: F401
     import castmatch.weeks  # noqa: F401
@@ -77,9 +80,65 @@ def preload_llm_stack() -> float:
         build_dags()
     except Exception as exc:  # a broken roadmap shows in the DAGs themselves; never stop the scheduler
         log.warning("castmatch: DAGs not prebuilt (%s)", exc)
+    try:
+        warm_messages_api()
+    except Exception as exc:  # only a cost: each task then pays it
+        log.warning("castmatch: the Anthropic SDK's answer path not warmed (%s)", exc)
     elapsed = time.perf_counter() - started
     log.info("castmatch: preloaded the LLM stack and the DAGs for forked task processes in %.2f s", elapsed)
     return elapsed
+
+
+def _streamed_tool_answer() -> bytes:
+    """A streamed Messages answer calling one tool, as the API sends it (server-sent events)."""
+    import json
+
+    usage = {"input_tokens": 1, "output_tokens": 1, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+    message = {"id": "msg_preload", "type": "message", "role": "assistant", "model": "preload", "content": [],
+               "stop_reason": None, "stop_sequence": None, "usage": usage}
+    events = [
+        {"type": "message_start", "message": message},
+        {"type": "ping"},
+        {"type": "content_block_start", "index": 0,
+         "content_block": {"type": "tool_use", "id": "toolu_preload", "name": "preload", "input": {}}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": '{"a": 1}'}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None}, "usage": usage},
+        {"type": "message_stop"},
+    ]
+    return b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
+
+
+def warm_messages_api() -> dict:
+    """Stream one Messages answer through the SDK, answered in memory (no socket is opened): the
+    SDK builds the validators of its response and event models and imports its HTTP transport on
+    first use, about 0.2 s that every forked task process would otherwise pay on its first call.
+    Returns the tool input the SDK assembled from the stream."""
+    import asyncio
+
+    import anthropic
+    import anyio
+    import httpx2
+
+    def answer(request):
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=_streamed_tool_answer())
+
+    async def one_call():
+        await anyio.sleep(0)  # anyio's asyncio backend, which the transport uses
+        default = anthropic.AsyncAnthropic(api_key="preload", base_url="http://preload.invalid")
+        client = default.with_options(http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(answer)),
+                                      max_retries=0)
+        try:
+            async with client.messages.stream(model="preload", max_tokens=1, messages=[
+                    {"role": "user", "content": "preload"}]) as stream:
+                message = await stream.get_final_message()
+            message.model_dump_json()
+            return message.content[0].input
+        finally:
+            await client.close()
+            await default.close()
+
+    return asyncio.run(one_call())
 
 
 def preload_if_task_parent(argv: list[str] | None = None) -> None:

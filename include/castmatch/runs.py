@@ -96,8 +96,10 @@ def run_scope(context, config) -> RunScope:
     return RunScope(roadmap_id, key, "week", ti.dag_id, ti.run_id, clock)
 
 
-def register(store, scope: RunScope, context) -> dict:
-    """Record the run (once; later calls keep its start and origin) and return its row."""
+def register(store, scope: RunScope, context, config) -> dict:
+    """Record the run (once; later calls keep its start and origin) and return its row. The call
+    that records it also mirrors ``config``'s agents and work units in the store (once per run,
+    not once per task), so SQL reports can join on them."""
     dag_run = context.get("dag_run")
     started = getattr(dag_run, "start_date", None) if dag_run is not None else None
     run_id = scope.run_id
@@ -107,8 +109,11 @@ def register(store, scope: RunScope, context) -> dict:
         # register it here too in case the week is the first to write (same key, same values)
         dag_id, run_id = driver_dag_id(scope.roadmap_id), scope.run_key.split(SEP, 2)[2]
         started = None
-    return store.register_run(run_key=scope.run_key, roadmap_id=scope.roadmap_id, kind=scope.kind, dag_id=dag_id,
-                              run_id=run_id, clock=scope.clock, origin=started)
+    row = store.register_run(run_key=scope.run_key, roadmap_id=scope.roadmap_id, kind=scope.kind, dag_id=dag_id,
+                             run_id=run_id, clock=scope.clock, origin=started)
+    if row["new"]:
+        store.sync_config(config)
+    return row
 
 
 def resolve_run(store, roadmap_id: str, wanted: str | None = None) -> dict | None:

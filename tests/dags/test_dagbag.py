@@ -220,3 +220,22 @@ class TestGateTasks:
         assert gate.downstream_task_ids == {"override_infrastructure_gate", "release_infrastructure_gate",
                                             "week_complete"}
         assert set(infra.blocks) <= dag.get_task("release_infrastructure_gate").downstream_task_ids
+
+
+class TestTaskProcessParse:
+    def test_a_week_task_process_builds_only_its_own_week(self, bag, monkeypatch):
+        """Airflow's task runner parses the task's DAG file under a parsing context naming the DAG:
+        there the weeks' file builds that week alone (one DAG, not twelve), the same DAG."""
+        from airflow.dag_processing.dagbag import DagBag
+        from airflow.sdk.definitions.context import (
+            _AIRFLOW_PARSING_CONTEXT_DAG_ID,
+            _AIRFLOW_PARSING_CONTEXT_TASK_ID,
+        )
+
+        monkeypatch.setenv(_AIRFLOW_PARSING_CONTEXT_DAG_ID, "castmatch_week_05")
+        monkeypatch.setenv(_AIRFLOW_PARSING_CONTEXT_TASK_ID, "any")
+        alone = DagBag(str(ROOT / "dags" / "castmatch_weeks.py"))
+        assert not alone.import_errors and sorted(alone.dags) == ["castmatch_week_05"]
+        built, full = alone.dags["castmatch_week_05"], bag.dags["castmatch_week_05"]
+        assert {t: sorted(built.task_dict[t].upstream_task_ids) for t in built.task_dict} == \
+            {t: sorted(full.task_dict[t].upstream_task_ids) for t in full.task_dict}

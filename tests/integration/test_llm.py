@@ -248,13 +248,34 @@ class TestWriteAheadLedger:
         other.generate(request_for(config))
         assert len(anthropic_conn.requests) == 2
 
+    def test_the_budget_check_reads_run_week_and_agent_spend_in_one_query(self, pg_url):
+        store = Store(pg_url)
+        calls = [("castmatch:roadmap:r1", "a1", 1, 0.5, 100), ("castmatch:roadmap:r1", "a2", 1, 0.25, 30),
+                 ("castmatch:roadmap:r1", "a1", 2, 0.125, 7), ("castmatch:roadmap:r2", "a1", 1, 4.0, 1000)]
+        for run_key, agent, week, usd, tokens in calls:
+            store.record_llm_call(run_key=run_key, agent_id=agent, week=week, attempt=1, try_number=1, model="m",
+                                  backend="live", request_hash="h", cost_usd=usd, input_tokens=tokens,
+                                  output_tokens=1, outcome="ok")
+        spent = store.llm_spend_scopes(run_key="castmatch:roadmap:r1", agent_id="a1", week=1)
+        assert spent == {"run": store.llm_spend(run_key="castmatch:roadmap:r1"),
+                         "agent": store.llm_spend(run_key="castmatch:roadmap:r1", agent_id="a1"),
+                         "week": store.llm_spend(run_key="castmatch:roadmap:r1", week=1)}
+        assert spent["run"] == (pytest.approx(0.875), 140) and spent["agent"] == (pytest.approx(0.625), 109)
+        assert spent["week"] == (pytest.approx(0.75), 132)
+        assert store.llm_spend_scopes(run_key="castmatch:roadmap:r3", agent_id="a1", week=None) == {
+            "run": (0.0, 0), "agent": (0.0, 0)}
+
     def test_a_started_row_of_a_dead_try_is_booked_lost_at_its_worst_case(self, config, pg_url):
         store = Store(pg_url)
         row = store.start_llm_call(run_key="castmatch:roadmap:r1", work_unit_id="fix_redis_connection", attempt=1,
                                    try_number=1, model="claude-sonnet-4-5", backend="live", request_hash="h",
                                    input_estimate=2000, cost_usd=0.07)
         assert store.llm_spend(run_key="castmatch:roadmap:r1")[0] == pytest.approx(0.07)  # budgets count it
-        assert store.reconcile_lost_calls(run_key="castmatch:roadmap:r1", work_unit_id="fix_redis_connection") == 1
+        # the unit's next try books it lost as it starts, in the same transaction
+        assert store.unit_started(dag_id="castmatch_week_01", run_key="castmatch:roadmap:r1", run_id="w1",
+                                  work_unit_id="fix_redis_connection", agent_id="devops-infrastructure-developer",
+                                  try_number=2, reconcile_purpose="agent") == 1
+        assert store.reconcile_lost_calls(run_key="castmatch:roadmap:r1", work_unit_id="fix_redis_connection") == 0
         [call] = store.llm_calls()
         assert (call["id"], call["outcome"], call["cost_usd"]) == (row, "lost", pytest.approx(0.07))
         assert usage_report(store.llm_calls())["total"]["lost"] == 1

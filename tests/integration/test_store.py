@@ -83,6 +83,22 @@ class TestStore:
         assert run["roadmap_id"] == "second"
         assert {e["roadmap_id"] for e in store.events(run_key="second:roadmap:x")} == {"second"}
 
+    def test_the_task_that_records_a_run_mirrors_the_config_once(self, pg_url):
+        from castmatch.runs import RunScope, register
+
+        store = Store(pg_url)
+        config = load_roadmap()
+        scope = RunScope(roadmap_id="castmatch", run_key="castmatch:roadmap:r1", kind="roadmap",
+                         dag_id="castmatch_week_01", run_id="w1", clock="compressed")
+        first = register(store, scope, {}, config)
+        with store.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM cm_work_units")).scalar() == len(config.work_units)
+            mirrored_at = conn.execute(sa.text("SELECT max(updated_at) FROM cm_work_units")).scalar()
+        again = register(store, scope, {}, config)  # every later task of the run: no mirror again
+        assert (first["new"], again["new"]) == (True, False) and again["started_at"] == first["started_at"]
+        with store.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT max(updated_at) FROM cm_work_units")).scalar() == mirrored_at
+
     def test_sync_config_mirrors_agents_and_units_idempotently(self, pg_url):
         store = Store(pg_url)
         config = load_roadmap()

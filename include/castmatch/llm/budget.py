@@ -53,16 +53,13 @@ class BudgetGuard:
 
     def _scopes(self, run_key: str | None, agent_id: str, week: int | None) -> list[Scope]:
         b = self.settings.budgets
-        scopes = []
-        usd, tokens = self.store.llm_spend(run_key=run_key)
-        scopes.append(Scope("roadmap", b.roadmap.usd, b.roadmap.tokens, usd, tokens))
+        spent = self.store.llm_spend_scopes(run_key=run_key, agent_id=agent_id, week=week)
+        scopes = [Scope("roadmap", b.roadmap.usd, b.roadmap.tokens, *spent["run"])]
         if week is not None:
             limit = b.weeks.get(week, b.per_week)
-            usd, tokens = self.store.llm_spend(run_key=run_key, week=week)
-            scopes.append(Scope(f"week {week}", limit.usd, limit.tokens, usd, tokens))
+            scopes.append(Scope(f"week {week}", limit.usd, limit.tokens, *spent["week"]))
         limit = b.agents.get(agent_id, b.per_agent)
-        usd, tokens = self.store.llm_spend(run_key=run_key, agent_id=agent_id)
-        scopes.append(Scope(f"agent {agent_id}", limit.usd, limit.tokens, usd, tokens))
+        scopes.append(Scope(f"agent {agent_id}", limit.usd, limit.tokens, *spent["agent"]))
         return scopes
 
     def _overrun(self, scopes: list[Scope], model: str, input_tokens: int, max_tokens: int) -> str | None:

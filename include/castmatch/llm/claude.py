@@ -33,6 +33,7 @@ from castmatch.llm.budget import USAGE_KINDS, BudgetGuard, cost_usd, estimate_to
 from castmatch.llm.errors import LLMPermanentError, LLMTransientError, MalformedAnswer
 from castmatch.llm.prompt import AgentRequest
 from castmatch.llm.schema import Deliverable, deliverable_tool
+from castmatch.timing import mark
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,9 @@ class ClaudeBackend:
         return asyncio.run(self._many(requests, contexts, concurrency))
 
     async def _one(self, request, **answer):
+        mark("backend")  # asyncio's loop set-up
         client = await self._client()
+        mark("client")
         try:
             return await self.agenerate(request, client=client, **answer)
         finally:
@@ -152,6 +155,7 @@ class ClaudeBackend:
         if self.name != "replay":
             model = self.budget.check(run_key=context.run_key, agent_id=request.agent_id, week=context.week, model=model,
                                       input_tokens=est, max_tokens=self.settings.max_tokens)
+            mark("budget")
         messages: list[dict] = [{"role": "user", "content": request.user_message}]
         usage = dict.fromkeys(USAGE_KINDS, 0)
         last_error = ""
@@ -227,10 +231,13 @@ class ClaudeBackend:
             ticket = None
             if self.limiter is not None and self.name != "replay":
                 ticket = await self.limiter.aacquire(model, est)
+                mark("rate_limiter")
             row = self._ledger_start(context, request, model, digest, attempt, est)  # raises: nothing is sent
+            mark("ledger")
             started = time.perf_counter()
             try:
                 message, raw = await self._send(client, body, digest)
+                mark("llm_call")
             except Exception as exc:
                 kind = classify(exc)
                 latency = time.perf_counter() - started
@@ -258,9 +265,11 @@ class ClaudeBackend:
             keep = {"run_key": context.run_key, "request_hash": digest, "model": model, "raw": raw} \
                 if context.run_key else None
             self._ledger_finish(row, latency, usage, "ok", None, model=model, keep=keep)
+            mark("ledger")
             if ticket is not None:  # what the API counts: uncached input and cache writes
                 await self._settle(ticket, usage["input_tokens"] + usage["cache_creation_input_tokens"],
                                    usage["output_tokens"])
+                mark("rate_limiter")
             return message
         raise AssertionError("unreachable")
 

@@ -97,17 +97,21 @@ class AgentOperator(BaseOperator):
         from castmatch.memory import agent_memory, recall_upstream
         from castmatch.runs import register
         from castmatch.store import Store
+        from castmatch.timing import track
 
+        steps = track()
         config, scope = scope_of(context, self.roadmap_dir)
         config.raise_for_issues(self.week)
         unit = config.work_units.get(self.work_unit_id)
         if unit is None:
             raise AirflowFailException(f"work unit {self.work_unit_id!r} is not in the roadmap {config.directory}")
+        steps.mark("config")
 
         ti = context["ti"]
         dag_id, run_id, try_number = ti.dag_id, ti.run_id, ti.try_number
         run_key = scope.run_key
         store = Store()
+        steps.mark("store_connect")
         unit = with_override(store, run_key, unit, self.log)
         agent_id = unit.agents[0]
         keys = {"dag_id": dag_id, "run_key": run_key, "run_id": run_id, "work_unit_id": unit.id, "agent_id": agent_id}
@@ -120,34 +124,38 @@ class AgentOperator(BaseOperator):
             return {"work_unit": unit.id, "agent": elsewhere["agent_id"], "status": "done",
                     "delivered_by": elsewhere["dag_id"]}
 
-        register(store, scope, context)
-        store.sync_config(config, unit_ids=[unit.id])
-        store.unit_started(**keys, try_number=try_number)
+        register(store, scope, context, config)
         # this unit's calls of earlier tries are over (a gate's review of the unit is not this task's)
-        lost = store.reconcile_lost_calls(run_key=run_key, work_unit_id=unit.id, purpose="agent")
+        lost = store.unit_started(**keys, try_number=try_number, reconcile_purpose="agent")
         if lost:
             self.log.warning("work unit %s: %d call(s) of an earlier try ended with its process: booked as lost "
                              "at their worst-case price", unit.id, lost)
         call = CallContext(dag_id=dag_id, run_id=run_id, task_id=ti.task_id, try_number=try_number,
                            work_unit_id=unit.id, week=self.week, run_key=run_key)
+        steps.mark("run_state")
         memory = agent_memory(config, store)
         try:
             upstream, from_store = recall_upstream(memory, store, list(unit.depends_on), run_key=run_key)
+            steps.mark("memory")
             handoffs = chain_artifacts(config, store, unit.id, run_key=run_key)
             notices = store.agent_notices(run_key=run_key, agent_id=agent_id)
             request = build_request(config, unit, upstream, week=self.week, handoffs=handoffs, notices=notices)
+            steps.mark("prompt")
             backend = get_backend(config, store, context=call)
+            steps.mark("backend")
             self.log.info(
                 "work unit %s (run %s): agent %s, backend %s, model %s, %d upstream deliverable(s) "
                 "(%d from agent memory), try %d", unit.id, run_key, agent_id, backend.name, request.model,
                 len(request.upstream), len(request.upstream) - len(from_store), try_number,
             )
             result = backend.generate(request)
+            steps.mark("answer")
             deliverable = result.deliverable.model_dump()
             store.save_deliverable(
                 **keys, week=self.week, deliverable=deliverable,
                 backend=result.backend, model=result.model, try_number=try_number,
             )
+            steps.mark("save")
         except MalformedAnswer as exc:
             note = record_failure(store, keys, try_number, str(exc), state="needs_review")
             open_unit_incident(config, store, self.log, run_key=run_key, state="needs_review", unit=unit, detail=str(exc))
@@ -174,6 +182,8 @@ class AgentOperator(BaseOperator):
             raise
 
         self._remember(memory, run_key, unit.id, agent_id, deliverable)
+        steps.mark("memory")
+        self.log.info(steps.line())
         self.log.info("work unit %s: %s (%s backend, %s) - %s", unit.id, deliverable["status"], result.backend,
                       result.model, deliverable["summary"][:200])
         if deliverable["status"] != "done":

@@ -42,17 +42,24 @@ class GoNoGoOperator(BaseBranchOperator):
         from castmatch.operators.agent import scope_of
         from castmatch.runs import register
         from castmatch.store import Store
+        from castmatch.timing import track
 
+        steps = track()
         config, scope = scope_of(context, self.roadmap_dir)
         point = next(d for d in config.gates.decision_points if d.id == self.decision_point)
+        steps.mark("config")
         store = Store()
-        register(store, scope, context)
+        steps.mark("store_connect")
+        register(store, scope, context, config)
+        steps.mark("run_state")
         result = decide(config, point, store, run_key=scope.run_key, run_id=context["ti"].run_id)
         for r in result["kpis"]:
             self.log.info("GE %s: %s observed %s (%s %s) -> %s", r["kpi_id"], r["expectation"], r["observed"],
                           r["comparator"], r["threshold"], "pass" if r["success"] else "FAIL")
         self.log.info("%s: %s - %s (gates %s, run %s)", point.name, result["decision"], result["reason"],
                       result["gates"], scope.run_key)
+        steps.mark("log")
+        self.log.info(steps.line())
         return go_task_id(point.id) if result["decision"] == "GO" else no_go_task_id(point.id)
 
 

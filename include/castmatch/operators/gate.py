@@ -35,21 +35,29 @@ class GateSensor(RunClockSensor):
         from castmatch.gates import deadline_at, judge_gate
         from castmatch.runs import register, run_clock
         from castmatch.store import Store
+        from castmatch.timing import track
 
+        steps = track()
         config, scope = scope_of(context, self.roadmap_dir)
         gate = config.gate(self.gate_id)
+        steps.mark("config")
         store = Store()
-        register(store, scope, context)
+        steps.mark("store_connect")
+        register(store, scope, context, config)
         ti = context["ti"]
         clock = run_clock(config, store, scope.run_key, scope.clock)
         deadline = deadline_at(clock, gate, week_started=context["dag_run"].start_date)
+        steps.mark("run_state")
         result = judge_gate(config, gate, store, run_key=scope.run_key, dag_id=ti.dag_id, run_id=ti.run_id,
                             clock=clock, deadline_passed=pendulum.now("UTC") >= deadline)
+        steps.mark("judge")
         for c in result["criteria"]:
             self.log.info("%s / %s [%s, %s]: %s - %s", gate.id, c["id"], c["kind"], c.get("checked_by", ""),
                           "ok" if c["ok"] else "NOT MET", c["reason"])
         self.log.info("gate %s: %s (deadline %s, %s clock, run %s)", gate.id, result["status"], deadline.isoformat(),
                       scope.clock, scope.run_key)
+        steps.mark("log")
+        self.log.info(steps.line())
         if result["status"] == "VETOED":
             raise AirflowFailException(
                 f"{gate.name} VETOED by {', '.join(config.expand_agents(gate.enforcers))}: {'; '.join(result['failed'])}")

@@ -26,7 +26,7 @@ class StartRunOperator(BaseOperator):
 
         config, scope = scope_of(context, self.roadmap_dir)
         config.raise_for_issues()
-        run = register(Store(), scope, context)
+        run = register(Store(), scope, context, config)
         self.log.info("roadmap run %s on the %s clock (Day 1: %s)", scope.run_key, run["clock"],
                       run["origin"].isoformat() if run["origin"] else config.roadmap.start_date)
         return {"run_key": scope.run_key, "clock": run["clock"]}

@@ -31,7 +31,7 @@ class WeekCompleteOperator(BaseOperator):
 
         config, scope = scope_of(context, self.roadmap_dir)
         store = Store()
-        register(store, scope, context)
+        register(store, scope, context, config)
         ti = context["ti"]
         outcome = week_outcome(config, store, scope.run_key, self.week)
         store.save_week_outcome(run_key=scope.run_key, week=self.week, dag_id=ti.dag_id, run_id=ti.run_id, **outcome)

@@ -282,6 +282,7 @@ def _claude_query(probe, backend: str, conn_id: str, timeout: float, ctx: ProbeC
 
     from castmatch.llm.budget import USAGE_KINDS
     from castmatch.llm.claude import classify, retry_after
+    from castmatch.timing import mark
 
     config = ctx.config
     model = (config.team.default_model if config is not None and config.team else None) or "claude-haiku-4-5"
@@ -292,8 +293,10 @@ def _claude_query(probe, backend: str, conn_id: str, timeout: float, ctx: ProbeC
             row = _book_probe_start(ctx, probe, backend, model, body, attempt)  # no row, no request
             limiter, ticket = _probe_ticket(ctx, model)
             started = time.perf_counter()
+            mark("claude_probe_setup")
             try:
                 message = client.messages.create(**body)
+                mark("llm_call")
             except Exception as exc:
                 _settle(limiter, ticket, {})
                 _book_probe_finish(ctx, row, model, time.perf_counter() - started, {}, exc)

@@ -34,6 +34,25 @@ def _upsert(conn: sa.Connection, table: sa.Table, values: dict, keys: Sequence[s
     conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=update))
 
 
+def _lost_calls(*, run_key: str | None = None, work_unit_id: str | None = None,
+                older_than: dt.timedelta | None = None, purpose: str | None = None) -> sa.Update:
+    """The UPDATE booking calls left ``started`` as ``lost`` (see ``Store.reconcile_lost_calls``)."""
+    c = t.llm_calls
+    query = sa.update(c).where(c.c.outcome == "started")
+    if run_key is not None:
+        query = query.where(c.c.run_key == run_key)
+    if work_unit_id is not None:
+        query = query.where(c.c.work_unit_id == work_unit_id)
+    if purpose is not None:
+        query = query.where(c.c.purpose == purpose)
+    if older_than is not None:
+        query = query.where(c.c.ts < utcnow() - older_than)
+    return query.values(
+        outcome="lost", error_class="ProcessEnded",
+        error="the process ended during the call; priced at its worst case (input estimate + max_tokens)",
+    )
+
+
 def _as_utc(value: dt.datetime) -> dt.datetime:
     """Aware UTC (a naive value is taken as UTC), so SQLite's tz-less text compares like PostgreSQL."""
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
@@ -76,7 +95,8 @@ class Store:
     def register_run(self, *, run_key: str, roadmap_id: str, kind: str, dag_id: str, run_id: str, clock: str,
                      origin: dt.datetime | None = None) -> dict:
         """Record a run once: later calls only touch ``updated_at`` (its start, clock and origin
-        stay those of its first registration). Returns the stored row."""
+        stay those of its first registration). Returns the stored row, with ``new``: whether this
+        call recorded it."""
         now = utcnow()
         origin = _as_utc(origin) if origin else None
         with self.engine.begin() as conn:
@@ -84,8 +104,8 @@ class Store:
                 "run_key": run_key, "roadmap_id": roadmap_id, "kind": kind, "dag_id": dag_id, "run_id": run_id,
                 "clock": clock, "origin": origin, "started_at": now, "updated_at": now,
             }, ["run_key"], keep=["roadmap_id", "kind", "dag_id", "run_id", "clock", "origin", "started_at"])
-            row = conn.execute(sa.select(t.runs).where(t.runs.c.run_key == run_key)).mappings().one()
-        return dict(row)
+            row = dict(conn.execute(sa.select(t.runs).where(t.runs.c.run_key == run_key)).mappings().one())
+        return {**row, "new": _as_utc(row["started_at"]) == now}
 
     def runs(self, roadmap_id: str | None = None) -> list[dict]:
         """Runs, newest first (of one roadmap, or all)."""
@@ -114,7 +134,10 @@ class Store:
     # ---------------------------------------------------------------- unit lifecycle
 
     def unit_started(self, *, dag_id: str, run_key: str, run_id: str, work_unit_id: str, agent_id: str,
-                     try_number: int) -> None:
+                     try_number: int, reconcile_purpose: str | None = None) -> int:
+        """The unit's run is running (try ``try_number``). With ``reconcile_purpose``, in the same
+        transaction, the unit's calls of that purpose left ``started`` by an earlier try are booked
+        as lost (``reconcile_lost_calls``); returns how many."""
         now = utcnow()
         with self.engine.begin() as conn:
             _upsert(conn, t.unit_runs, {
@@ -124,6 +147,10 @@ class Store:
             }, ["dag_id", "run_key", "work_unit_id"])
             self._event(conn, "unit_started", f"try {try_number}", run_key=run_key, dag_id=dag_id, run_id=run_id,
                         work_unit_id=work_unit_id, agent_id=agent_id)
+            if reconcile_purpose is None:
+                return 0
+            return conn.execute(_lost_calls(run_key=run_key, work_unit_id=work_unit_id,
+                                            purpose=reconcile_purpose)).rowcount
 
     def unit_failed(self, *, dag_id: str, run_key: str, run_id: str, work_unit_id: str, agent_id: str, try_number: int,
                     error: str, state: str = "failed") -> None:
@@ -247,21 +274,9 @@ class Store:
         """Mark attempts left ``started`` by a process that ended during the call as ``lost`` (they
         keep their worst-case price, so budgets count them): those of one unit in a run (its next
         attempt knows the earlier ones are over), or any older than ``older_than``. Returns how many."""
-        c = t.llm_calls
-        query = sa.update(c).where(c.c.outcome == "started")
-        if run_key is not None:
-            query = query.where(c.c.run_key == run_key)
-        if work_unit_id is not None:
-            query = query.where(c.c.work_unit_id == work_unit_id)
-        if purpose is not None:
-            query = query.where(c.c.purpose == purpose)
-        if older_than is not None:
-            query = query.where(c.c.ts < utcnow() - older_than)
         with self.engine.begin() as conn:
-            return conn.execute(query.values(
-                outcome="lost", error_class="ProcessEnded",
-                error="the process ended during the call; priced at its worst case (input estimate + max_tokens)",
-            )).rowcount
+            return conn.execute(_lost_calls(run_key=run_key, work_unit_id=work_unit_id, older_than=older_than,
+                                            purpose=purpose)).rowcount
 
     def kept_llm_answer(self, *, run_key: str, request_hash: str) -> str | None:
         a = t.llm_answers
@@ -281,6 +296,25 @@ class Store:
             query = query.where(c.c.purpose == purpose)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
+
+    def llm_spend_scopes(self, *, run_key: str | None, agent_id: str, week: int | None) -> dict[str, tuple[float, int]]:
+        """``llm_spend`` of the run, of its ``week`` and of ``agent_id`` in it, in one query (the budget
+        check before every call): {"run": ..., "week": ... (when a week is given), "agent": ...}."""
+        c = t.llm_calls
+        tokens = c.c.input_tokens + c.c.output_tokens + c.c.cache_creation_input_tokens + c.c.cache_read_input_tokens
+        scopes = {"run": sa.true(), "agent": c.c.agent_id == agent_id}
+        if week is not None:
+            scopes["week"] = c.c.week == week
+        columns = []
+        for cond in scopes.values():
+            columns += [sa.func.coalesce(sa.func.sum(c.c.cost_usd).filter(cond), 0.0),
+                        sa.func.coalesce(sa.func.sum(tokens).filter(cond), 0)]
+        query = sa.select(*columns)
+        if run_key is not None:
+            query = query.where(c.c.run_key == run_key)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).one()
+        return {name: (float(row[2 * i]), int(row[2 * i + 1])) for i, name in enumerate(scopes)}
 
     def llm_spend(self, *, run_key: str | None = None, agent_id: str | None = None,
                   week: int | None = None) -> tuple[float, int]:

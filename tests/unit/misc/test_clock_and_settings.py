@@ -73,3 +73,30 @@ def test_the_dag_processor_preloads_parsing_and_the_scheduler_the_llm_stack():
 
     preload_dag_parsing()
     assert "castmatch.factory" in sys.modules
+
+
+def test_the_scheduler_warms_the_sdk_answer_path_without_a_socket(monkeypatch):
+    import socket
+
+    from castmatch.preload import warm_messages_api
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the warm-up opened a connection")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    assert warm_messages_api() == {"a": 1}  # the streamed tool call, assembled by the SDK
+
+
+def test_step_timings_round_trip_through_a_log_line():
+    from castmatch.timing import mark, parse_line, track
+
+    mark("nothing")  # no task is being timed: a no-op
+    steps = track()
+    mark("config")
+    mark("llm_call")
+    steps.mark("config")  # a step booked twice adds up
+    line = steps.line()
+    found = parse_line(f"[info] {line} [airflow.task.operators]")
+    assert set(found) == {"config", "llm_call", "total"}
+    assert found["total"] >= found["config"] + found["llm_call"] - 0.2
+    assert parse_line("an ordinary log line") is None
