@@ -67,14 +67,14 @@ class AgentMemory:
         self.client.close()
 
 
-def agent_memory(config, store=None) -> AgentMemory | None:
-    """The memory of ``config``'s roadmap in the shared Redis (connection ``castmatch_redis`` or
-    ``$CASTMATCH_REDIS_URL``); None when no Redis is configured."""
+def agent_memory(config, store=None, *, url: str | None = None) -> AgentMemory | None:
+    """The memory of ``config``'s roadmap in the shared Redis (``url``, else connection
+    ``castmatch_redis`` or ``$CASTMATCH_REDIS_URL``); None when no Redis is configured."""
     from castmatch.probes.checks import redis_client_from_url
     from castmatch.runs import roadmap_id_of
-    from castmatch.shared_redis import redis_conn_id, redis_url
+    from castmatch.shared_redis import shared_redis_url
 
-    url = redis_url(redis_conn_id(config, store))
+    url = url or shared_redis_url(config, store)
     if not url:
         return None
     return AgentMemory(redis_client_from_url(url, timeout=TIMEOUT_SECONDS), roadmap_id_of(config))

@@ -32,6 +32,11 @@ def redis_conn_id(config=None, store=None) -> str:
     return conn_id
 
 
+def shared_redis_url(config=None, store=None) -> str | None:
+    """The URL of the roadmap's Redis now (its connection, or the one standing in for it)."""
+    return redis_url(redis_conn_id(config, store))
+
+
 def redis_url(conn_id: str = DEFAULT_CONN_ID) -> str | None:
     """Airflow connection ``conn_id`` (default ``castmatch_redis``), else ``$CASTMATCH_REDIS_URL``;
     None when neither is configured."""

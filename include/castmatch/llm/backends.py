@@ -126,8 +126,10 @@ def cassette_dir(config) -> Path:
     return Path(env) if env else Path(config.directory) / "cassettes"
 
 
-def get_backend(config, store, *, name: str | None = None, context: CallContext | None = None, limiter=None):
-    """The backend for ``config``'s LLM settings, auditing into ``store``."""
+def get_backend(config, store, *, name: str | None = None, context: CallContext | None = None, limiter=None,
+                redis_url: str | None = None):
+    """The backend for ``config``'s LLM settings, auditing into ``store``; its rate limiter in the
+    Redis at ``redis_url`` (default: the roadmap's, looked up)."""
     settings = config.llm
     name = name or backend_name(settings.conn_id)
     if name == "offline":
@@ -139,6 +141,7 @@ def get_backend(config, store, *, name: str | None = None, context: CallContext 
     if limiter is None and name != "replay":
         from castmatch.runs import roadmap_id_of
 
-        limiter = limiter_from_settings(settings, roadmap_id_of(config), redis_conn_id=redis_conn_id(config, store))
+        where = {"url": redis_url} if redis_url else {"redis_conn_id": redis_conn_id(config, store)}
+        limiter = limiter_from_settings(settings, roadmap_id_of(config), **where)
     return ClaudeBackend(name, settings=settings, store=store, limiter=limiter,
                          cassette_dir=cassette_dir(config), context=context)

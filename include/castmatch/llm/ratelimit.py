@@ -210,10 +210,12 @@ class RedisRateLimiter:
             await client.aclose()
 
 
-def limiter_from_settings(settings, roadmap_id: str | None = None, *, redis_conn_id: str = "castmatch_redis") -> RedisRateLimiter | None:
+def limiter_from_settings(settings, roadmap_id: str | None = None, *, redis_conn_id: str = "castmatch_redis",
+                          url: str | None = None) -> RedisRateLimiter | None:
     """The limiter for the LLM settings, shared by every process of the roadmap ``roadmap_id``
-    (its keys carry the roadmap's id); None (with a warning) when no Redis is configured."""
-    url = redis_url(redis_conn_id)
+    (its keys carry the roadmap's id), in the Redis at ``url`` (default: connection
+    ``redis_conn_id``); None (with a warning) when no Redis is configured."""
+    url = url or redis_url(redis_conn_id)
     if not url:
         log.warning("no Redis configured (connection %s / CASTMATCH_REDIS_URL): LLM calls are not rate limited", redis_conn_id)
         return None

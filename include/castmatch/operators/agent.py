@@ -96,6 +96,7 @@ class AgentOperator(BaseOperator):
         from castmatch.llm.prompt import build_request
         from castmatch.memory import agent_memory, recall_upstream
         from castmatch.runs import register
+        from castmatch.shared_redis import shared_redis_url
         from castmatch.store import Store
         from castmatch.timing import track
 
@@ -133,7 +134,8 @@ class AgentOperator(BaseOperator):
         call = CallContext(dag_id=dag_id, run_id=run_id, task_id=ti.task_id, try_number=try_number,
                            work_unit_id=unit.id, week=self.week, run_key=run_key)
         steps.mark("run_state")
-        memory = agent_memory(config, store)
+        redis = shared_redis_url(config, store)  # looked up once: the memory and the rate limiter share it
+        memory = agent_memory(config, store, url=redis)
         try:
             upstream, from_store = recall_upstream(memory, store, list(unit.depends_on), run_key=run_key)
             steps.mark("memory")
@@ -141,7 +143,7 @@ class AgentOperator(BaseOperator):
             notices = store.agent_notices(run_key=run_key, agent_id=agent_id)
             request = build_request(config, unit, upstream, week=self.week, handoffs=handoffs, notices=notices)
             steps.mark("prompt")
-            backend = get_backend(config, store, context=call)
+            backend = get_backend(config, store, context=call, redis_url=redis)
             steps.mark("backend")
             self.log.info(
                 "work unit %s (run %s): agent %s, backend %s, model %s, %d upstream deliverable(s) "
