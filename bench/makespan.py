@@ -11,7 +11,7 @@ scheduler's idle CPU, the per-hop breakdown (scheduling gap, queue wait, time in
 call) and, last, ours/twin under the shipped settings (config/scheduler.env). Goal: <= 1.05.
 ``--sweep``: the same under each candidate scheduler setting (SWEEP), one Airflow each, as a table.
 Env: BENCH_LATENCY (default 2 s), BENCH_RUNS (default 3; 1 with --sweep), BENCH_WEEKS (default: 1 and
-the heaviest), BENCH_IDLE_SECONDS (30), AIRFLOW__CORE__PARALLELISM (default 8), BENCH_DATABASE
+the heaviest), BENCH_WARMUP (1 uncounted run of each first), BENCH_IDLE_SECONDS (30), AIRFLOW__CORE__PARALLELISM (default 8), BENCH_DATABASE
 (postgres, the default: Airflow's metadata and the store on PostgreSQL as docker-compose deploys them;
 sqlite: both embedded, as make run without a database server).
 """
@@ -35,6 +35,7 @@ from tests.fakes.fake_anthropic import FakeAnthropic  # noqa: E402
 LATENCY = float(os.environ.get("BENCH_LATENCY", "2"))
 PROBE_LATENCY = 0.3  # the Claude probe's 1-token query
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+WARMUP = int(os.environ.get("BENCH_WARMUP", "1"))  # runs of each DAG first, not counted (the first is slower)
 # Airflow's metadata and the CastMatch store: both on PostgreSQL (as docker-compose deploys them), or
 # both embedded SQLite files (make run without a database server)
 DATABASE = os.environ.get("BENCH_DATABASE", "postgres")
@@ -219,7 +220,7 @@ def measure(config, weeks: list[int], server, settings: dict, runs: int) -> dict
         for w in weeks:
             dag = build_week_dag(config, w)
             ours, twin, ours_hops, twin_hops = [], [], [], []
-            for i in range(runs):
+            for i in range(-WARMUP, runs):  # the warm-up runs (i < 0) are not counted
                 for dag_id, spans, hop in ((twin_id(w), twin, twin_hops), (f"castmatch_week_{w:02d}", ours, ours_hops)):
                     run_id = af.trigger(dag_id, {"clock": "compressed"})
                     state = af.wait_run(dag_id, run_id, 900)
@@ -227,9 +228,14 @@ def measure(config, weeks: list[int], server, settings: dict, runs: int) -> dict
                         bad = [(t["task_id"], t["state"]) for t in af.task_instances(dag_id, run_id)
                                if t["state"] not in ("success", "skipped")]
                         raise SystemExit(f"{dag_id} run {run_id} ended {state}: {bad}")
+                    if i < 0:
+                        print(f"  week {w} warm-up run of {dag_id}: {af.makespan(dag_id, run_id):.1f} s (not counted)",
+                              flush=True)
+                        continue
                     spans.append(af.makespan(dag_id, run_id))
                     hop.append(hops(af, dag_id, run_id, dag, LATENCY))
-                print(f"  week {w} run {i + 1}: twin {twin[-1]:.1f} s, ours {ours[-1]:.1f} s", flush=True)
+                if i >= 0:
+                    print(f"  week {w} run {i + 1}: twin {twin[-1]:.1f} s, ours {ours[-1]:.1f} s", flush=True)
             out[w] = {"tasks": len(dag.tasks), "units": len(config.weeks[w].work_units),
                       "twin": statistics.median(twin), "ours": statistics.median(ours),
                       "twin_hops": {k: statistics.median(h[k] for h in twin_hops) for k in twin_hops[0]},

@@ -144,16 +144,20 @@ def main() -> None:
         logged = [s for t in ids for s in steps.get(t, [])]
         if not logged:
             continue
-        names = list(dict.fromkeys(n for s in logged for n in s if n not in ("total", "dag_file_parse")))
+        names = list(dict.fromkeys(n for s in logged for n in s
+                                   if n not in ("total", "dag_file_parse", "cpu", "process_cpu")))
         med = {n: statistics.median(s.get(n, 0.0) for s in logged) for n in names}
         total = statistics.median(s.get("total", 0.0) for s in logged)
         parse = statistics.median(s.get("dag_file_parse", 0.0) for s in logged)
         residual = summary[kind]["ours"] * 1000 - total - parse
         parts = ", ".join(f"{n} {v:.0f}" for n, v in med.items())
+        cpu = statistics.median(s.get("cpu", 0.0) for s in logged)
+        process_cpu = statistics.median(s.get("process_cpu", 0.0) for s in logged)
         print(f"{kind} (median ms over {len(logged)} task runs): DAG-file parse {parse:.0f}; in the operator "
-              f"{total:.0f} ({parts or 'no steps logged'}); the rest of the task process (start, context, state "
-              f"report) {residual:.0f}. The twin's plain task beyond its sleep: "
-              f"{summary[kind]['twin_beyond'] * 1000:.0f} (its DAG-file parse {twin_parse[kind]:.0f})")
+              f"{total:.0f} ({parts or 'no steps logged'}; CPU {cpu:.0f}, the task process's CPU by then "
+              f"{process_cpu:.0f}); the rest of the task process (start, context, state report) {residual:.0f}. "
+              f"The twin's plain task beyond its sleep: {summary[kind]['twin_beyond'] * 1000:.0f} (its DAG-file "
+              f"parse {twin_parse[kind]:.0f})")
     agent = summary.get("AgentOperator")
     if agent:
         ratio = (agent["ours"] - agent["call"]) / agent["twin_beyond"]

@@ -15,6 +15,7 @@ class Steps:
 
     def __init__(self) -> None:
         self.started = self._last = time.perf_counter()
+        self.cpu_started = time.process_time()
         self.spent: dict[str, float] = {}
 
     def mark(self, name: str) -> None:
@@ -23,9 +24,14 @@ class Steps:
         self._last = now
 
     def line(self) -> str:
-        """One log line: the marker, then the steps in milliseconds as JSON (with their total)."""
+        """One log line: the marker, then the steps in milliseconds as JSON, with their ``total``,
+        the CPU the process used in them (``cpu``) and since it started (``process_cpu``: a task
+        process is forked per task, so that is the whole task's so far)."""
         ms = {name: round(seconds * 1000, 1) for name, seconds in self.spent.items()}
         ms["total"] = round((self._last - self.started) * 1000, 1)
+        now = time.process_time()
+        ms["cpu"] = round((now - self.cpu_started) * 1000, 1)
+        ms["process_cpu"] = round(now * 1000, 1)
         return MARKER + json.dumps(ms)
 
 

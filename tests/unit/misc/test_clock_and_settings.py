@@ -97,6 +97,6 @@ def test_step_timings_round_trip_through_a_log_line():
     steps.mark("config")  # a step booked twice adds up
     line = steps.line()
     found = parse_line(f"[info] {line} [airflow.task.operators]")
-    assert set(found) == {"config", "llm_call", "total"}
+    assert set(found) == {"config", "llm_call", "total", "cpu", "process_cpu"}
     assert found["total"] >= found["config"] + found["llm_call"] - 0.2
     assert parse_line("an ordinary log line") is None
