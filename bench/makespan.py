@@ -1,6 +1,6 @@
 """Makespan of a week DAG run by our operators against the fake Messages API server (a fixed latency
 a call), against its *twin*: the same DAG with every task mirrored (same task ids, edges, trigger
-rules, pool, priority and queue; EmptyOperators stay EmptyOperators, the go/no-go is a ``@task.branch``
+rules, pool, priority, queue and outlets (assets of its own); EmptyOperators stay EmptyOperators, the go/no-go is a ``@task.branch``
 choosing the same branch, gates are instant tasks) where only the work units sleep the call
 latency. Both run in one Airflow (``airflow standalone``: the real scheduler, LocalExecutor), in
 alternation, on the run's compressed clock (chosen at trigger time, as the roadmap does), so no
@@ -64,12 +64,13 @@ def twin_source(config, week: int, latency: float) -> str:
             kind, arg = "branch", sorted(t.downstream_task_ids)[0]
         else:
             kind, arg = "work", latency if isinstance(t, AgentOperator) else 0.0
+        outlets = [a.uri.replace("castmatch://", "bench-twin://", 1) for a in t.outlets]  # same events, own assets
         specs.append((t.task_id, kind, arg, getattr(t.trigger_rule, "value", t.trigger_rule), t.pool,
-                      t.priority_weight, getattr(t.weight_rule, "value", t.weight_rule), t.queue))
+                      t.priority_weight, getattr(t.weight_rule, "value", t.weight_rule), t.queue, outlets))
     edges = sorted((up, t.task_id) for t in ours.tasks for up in t.upstream_task_ids)
-    return f'''"""Twin of {ours.dag_id} for bench/makespan.py: same tasks, edges, trigger rules, pool, priority, queue."""
+    return f'''"""Twin of {ours.dag_id} for bench/makespan.py: same tasks, edges, trigger rules, pool, priority, queue, outlets."""
 import datetime, time
-from airflow.sdk import dag, task
+from airflow.sdk import Asset, dag, task
 from airflow.providers.standard.operators.empty import EmptyOperator
 
 SPECS = {specs!r}
@@ -79,9 +80,9 @@ EDGES = {edges!r}
      tags=["bench"], default_args={{"retries": 2}}, params={{"clock": "compressed"}})
 def twin():
     tasks = {{}}
-    for task_id, kind, arg, rule, pool, weight, weight_rule, queue in SPECS:
+    for task_id, kind, arg, rule, pool, weight, weight_rule, queue, outlets in SPECS:
         common = dict(task_id=task_id, trigger_rule=rule, pool=pool, priority_weight=weight, weight_rule=weight_rule,
-                      queue=queue)
+                      queue=queue, outlets=[Asset(uri) for uri in outlets])
         if kind == "empty":
             tasks[task_id] = EmptyOperator(**common)
         elif kind == "branch":

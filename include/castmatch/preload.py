@@ -62,6 +62,13 @@ def preload_llm_stack() -> float:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations  # noqa: F401  (about 2 s, paid here once, not per decision point)
 
+    from castmatch.kpis.expectations import warm_up
+
+    try:
+        warm_up()  # GE's context and its first validation (about 0.04 s of every go/no-go task otherwise)
+    except Exception as exc:  # only a cost: each decision point then pays it
+        log.warning("castmatch: Great Expectations not warmed (%s)", exc)
+
     # What every task process runs besides the LLM: the run scope, memory, gates, decisions, week
     # outcomes, and the DAG file it parses first (building the DAGs once here warms the imports of
     # the operators and the cached roadmap config, which forked children reuse).
