@@ -258,7 +258,7 @@ def main() -> None:
     candidates = SWEEP if sweep else [("shipped (config/scheduler.env)", {})]
     runs = int(os.environ.get("BENCH_RUNS", "1" if sweep else str(RUNS)))
     print(f"compared: castmatch_week_NN (AgentOperators, GateSensors, go/no-go, week_complete) against its "
-          f"twin (same {'/'.join('tasks edges trigger-rules pool priority queue'.split())}; only work units sleep "
+          f"twin (same {'/'.join('tasks edges trigger-rules pool priority queue outlets'.split())}; only work units sleep "
           f"{LATENCY:g} s); Claude: fake Messages API, {LATENCY:g} s a deliverable, {PROBE_LATENCY:g} s the "
           f"probe's 1-token query; clock: compressed (chosen per run); LocalExecutor, parallelism "
           f"{parallelism}, one pool per agent of {'/'.join(map(str, capacities))} slot(s) (team.yaml capacity); "
