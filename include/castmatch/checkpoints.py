@@ -18,17 +18,11 @@ import datetime as dt
 import logging
 from zoneinfo import ZoneInfo
 
+from castmatch.clock import as_utc
+
 log = logging.getLogger(__name__)
 
 OFFLINE_SUMMARY = "offline: computed from the store (no Claude)"
-
-
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    """A plain aware UTC datetime (naive SQLite values are UTC; pendulum's arithmetic can drop the zone)."""
-    if value is None:
-        return None
-    aware = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
-    return dt.datetime.fromtimestamp(aware.timestamp(), dt.UTC)
 
 
 def moments(config, clock, checkpoint, first_day: int, last_day: int) -> list[tuple[int, dt.datetime]]:
@@ -45,7 +39,7 @@ def moments(config, clock, checkpoint, first_day: int, last_day: int) -> list[tu
         if fire.date() != date:
             continue  # the cron skips this weekday (a weekly checkpoint)
         fraction = (fire - midnight).total_seconds() / 86400
-        out.append((day, _utc(clock.day_start(day) + clock.span(fraction))))
+        out.append((day, as_utc(clock.day_start(day) + clock.span(fraction))))
     return out
 
 
@@ -73,10 +67,10 @@ class Snapshot:
         self.config, self.store, self.run_key, self.moment = config, store, run_key, moment
         rows = store.deliverables(run_key=run_key)
         self.delivered = {d["work_unit_id"]: d for d in rows
-                          if d["status"] == "done" and _utc(d["updated_at"]) <= moment}
+                          if d["status"] == "done" and as_utc(d["updated_at"]) <= moment}
         self.state: dict[str, str] = {}
         for run in store.unit_runs(run_key):
-            started, ended = _utc(run["started_at"]), _utc(run["ended_at"])
+            started, ended = as_utc(run["started_at"]), as_utc(run["ended_at"])
             if started is None or started > moment:
                 continue
             self.state[run["work_unit_id"]] = run["state"] if ended is not None and ended <= moment else "running"
@@ -85,7 +79,7 @@ class Snapshot:
         return unit_id in self.delivered
 
     def delivered_between(self, start: dt.datetime, end: dt.datetime) -> list[str]:
-        return sorted(u for u, d in self.delivered.items() if start < _utc(d["updated_at"]) <= end)
+        return sorted(u for u, d in self.delivered.items() if start < as_utc(d["updated_at"]) <= end)
 
 
 def _units_by_priority(config, units) -> list:
@@ -165,7 +159,7 @@ def _dependency_updates(ctx) -> dict:
 
 def _deliverable_review(ctx) -> dict:
     snap = ctx["snapshot"]
-    today = snap.delivered_between(_utc(ctx["clock"].day_start(ctx["day"])) - dt.timedelta(microseconds=1),
+    today = snap.delivered_between(as_utc(ctx["clock"].day_start(ctx["day"])) - dt.timedelta(microseconds=1),
                                    ctx["moment"])
     verdicts: dict[str, list] = {}
     for review in ctx["store"].reviews(ctx["config"].roadmap.dag_id_prefix):
@@ -213,10 +207,10 @@ def _week_review(ctx) -> dict:
     gates = {}
     for result in store.gate_results(ctx["run_key"]):
         gate = config.gate(result["gate_id"])
-        if gate and gate.week == week and _utc(result["evaluated_at"]) <= ctx["moment"]:
+        if gate and gate.week == week and as_utc(result["evaluated_at"]) <= ctx["moment"]:
             gates[gate.id] = result["status"]
     incidents = [i for i in store.incidents(roadmap_id=config.roadmap.dag_id_prefix, run_key=ctx["run_key"])
-                 if _utc(i["opened_at"]) <= ctx["moment"] and (i["resolved_at"] is None or _utc(i["resolved_at"]) > ctx["moment"])]
+                 if as_utc(i["opened_at"]) <= ctx["moment"] and (i["resolved_at"] is None or as_utc(i["resolved_at"]) > ctx["moment"])]
     carried = [u for u in units if u not in done]
     return {"week": week, "done": len(done), "total": len(units), "gates": gates, "open_incidents": len(incidents),
             "decision": "carry_over" if carried else "close", "carried_over": carried}
@@ -330,13 +324,13 @@ def take_due(config, store, run_key: str, checkpoint_id: str, *, now: dt.datetim
              reports_dir: str = "reports") -> tuple[list[dict], list[dict]]:
     """Take every due, untaken moment of checkpoint ``checkpoint_id`` in run ``run_key``, in order."""
     checkpoint = next(c for c in config.operations.checkpoints if c.id == checkpoint_id)
-    now = _utc(now or dt.datetime.now(dt.UTC))
+    now = as_utc(now or dt.datetime.now(dt.UTC))
     taken, triggers = [], []
     pending = due(config, store, run_key, checkpoint, now=now)
     log.info("checkpoint %s of run %s: %d moment(s) due", checkpoint_id, run_key, len(pending))
     previous = store.checkpoints(run_key, checkpoint_id)
     run = store.run(run_key)
-    since = previous[-1]["moment"] if previous else _utc(run["origin"] or run["started_at"]) - dt.timedelta(days=3650)
+    since = previous[-1]["moment"] if previous else as_utc(run["origin"] or run["started_at"]) - dt.timedelta(days=3650)
     for i, (day, moment) in enumerate(pending):
         record, started = take(config, store, run_key, checkpoint, day, moment, since=since, reports_dir=reports_dir,
                                live=i == len(pending) - 1)

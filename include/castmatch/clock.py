@@ -17,6 +17,15 @@ import pendulum
 ClockMode = Literal["real", "compressed"]
 
 
+def as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """A plain aware UTC ``datetime`` (None stays None): a naive value, as SQLite hands them back, is
+    UTC; a pendulum value becomes a plain one, whose arithmetic keeps the zone."""
+    if value is None:
+        return None
+    aware = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+    return dt.datetime.fromtimestamp(aware.timestamp(), dt.UTC)
+
+
 def clock_mode(default: str = "real") -> ClockMode:
     """``$CASTMATCH_CLOCK`` if set, else ``default`` (the config's mode)."""
     mode = os.environ.get("CASTMATCH_CLOCK") or default
@@ -83,3 +92,11 @@ class RoadmapClock:
 
     def week_of(self, day: int) -> int:
         return (day - 1) // self.days_per_week + 1
+
+    def day_of(self, moment: dt.datetime, last_day: int) -> int:
+        """The roadmap day ``moment`` falls on (1 .. ``last_day``)."""
+        moment = as_utc(moment)
+        day = 1
+        while day < last_day and self.day_start(day + 1) <= moment:
+            day += 1
+        return day

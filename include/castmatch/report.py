@@ -39,16 +39,6 @@ def summary_tool() -> dict:
             "input_schema": ReportSummary.model_json_schema()}
 
 
-def roadmap_day(clock, moment: dt.datetime, last_day: int) -> int:
-    """The roadmap day ``moment`` falls on, on the run's clock (1 .. ``last_day``)."""
-    if moment.tzinfo is None:  # SQLite hands back naive UTC
-        moment = moment.replace(tzinfo=dt.UTC)
-    day = 1
-    while day < last_day and clock.day_start(day + 1) <= moment:
-        day += 1
-    return day
-
-
 def report_data(config, store, run_key: str, week: int) -> dict:
     """Every figure of the week-``week`` report of run ``run_key``, from the store."""
     from castmatch.gates import gates_report
@@ -69,7 +59,7 @@ def report_data(config, store, run_key: str, week: int) -> dict:
     done_on = defaultdict(int)
     for d in store.deliverables(run_key=run_key):
         if d["status"] == "done" and d["work_unit_id"] in wanted and clock is not None:
-            done_on[roadmap_day(clock, d["created_at"], days)] += 1
+            done_on[clock.day_of(d["created_at"], days)] += 1
     delivered, total = [], 0
     for d in range(1, days + 1):
         total += done_on[d]

@@ -8,6 +8,7 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from castmatch.clock import as_utc
 from castmatch.llm.prompt import quote_data, system_prefix
 from castmatch.status import PROBLEM_STATES, late_units, unit_states
 
@@ -46,7 +47,7 @@ def standup_facts(config, store, agent_id: str, since: dt.datetime, run_key: str
     done, latest = unit_states(store, run_key)
     recent = [d for d in (store.deliverables(run_key=run_key) if run_key else [])
               if d["agent_id"] == agent_id and d["status"] == "done"
-              and d["updated_at"] and _aware(d["updated_at"]) >= since]
+              and d["updated_at"] and as_utc(d["updated_at"]) >= since]
     mine = [u for u in config.work_units.values() if agent_id in u.agents]
     pending = sorted((u for u in mine if u.id not in done), key=lambda u: (config.unit_week[u.id], u.first_day))
     blocked = [u for u in mine if latest.get(u.id) in PROBLEM_STATES and u.id not in done]
@@ -56,10 +57,6 @@ def standup_facts(config, store, agent_id: str, since: dt.datetime, run_key: str
         "waiting_on": sorted({d for u in pending[:1] for d in u.depends_on if d not in done}),
         "blocked": [f"{u.id}: {u.title}" for u in blocked],
     }
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def standup_body(config, agent, facts: dict, standup_date: str, max_tokens: int = 1024) -> dict:
@@ -166,7 +163,7 @@ def apply_actions(config, store, *, run_key: str, standup_date: str, reports: di
                 actions.append(action)
     if "dependency_updates" in automated:
         fresh = sorted({d["work_unit_id"] for d in store.deliverables(run_key=run_key)
-                        if d["status"] == "done" and _aware(d["updated_at"]) >= since})
+                        if d["status"] == "done" and as_utc(d["updated_at"]) >= since})
         for blocker in fresh:
             for trigger in unblocked_triggers(config, store, run_key=run_key, blocker=blocker, clock=clock,
                                               finished_weeks_only=True):

@@ -110,7 +110,6 @@ class StandupActionsOperator(BaseOperator):
         self.standup_date = standup_date
 
     def execute(self, context) -> list[dict]:
-        from castmatch.report import roadmap_day
         from castmatch.runs import roadmap_id_of, run_clock
         from castmatch.standup import apply_actions
 
@@ -124,7 +123,7 @@ class StandupActionsOperator(BaseOperator):
         actions, triggers = apply_actions(config, store, run_key=run_key, standup_date=self.standup_date,
                                           reports=reports, clock=run["clock"], since=now - dt.timedelta(days=1))
         clock = run_clock(config, store, run_key, run["clock"])
-        day = roadmap_day(clock, now, max(config.week_numbers) * config.roadmap.days_per_week)
+        day = clock.day_of(now, max(config.week_numbers) * config.roadmap.days_per_week)
         counts = {kind: sum(1 for a in actions if a["kind"] == kind) for kind in {a["kind"] for a in actions}}
         store.save_checkpoint(run_key=run_key, checkpoint_id="standup", day=day, week=clock.week_of(day), moment=now,
                               figures={"standup": {"date": self.standup_date, "reports": len(reports), "actions": counts}},

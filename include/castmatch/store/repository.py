@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from castmatch.clock import as_utc
 from castmatch.runs import roadmap_of
 from castmatch.store import schema as t
 from castmatch.store.db import ensure_schema
@@ -53,11 +54,6 @@ def _lost_calls(*, run_key: str | None = None, work_unit_id: str | None = None,
     )
 
 
-def _as_utc(value: dt.datetime) -> dt.datetime:
-    """Aware UTC (a naive value is taken as UTC), so SQLite's tz-less text compares like PostgreSQL."""
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
 class Store:
     """The CastMatch state store on one database (``CASTMATCH_DATABASE_URL`` by default)."""
 
@@ -98,14 +94,14 @@ class Store:
         stay those of its first registration). Returns the stored row, with ``new``: whether this
         call recorded it."""
         now = utcnow()
-        origin = _as_utc(origin) if origin else None
+        origin = as_utc(origin) if origin else None
         with self.engine.begin() as conn:
             _upsert(conn, t.runs, {
                 "run_key": run_key, "roadmap_id": roadmap_id, "kind": kind, "dag_id": dag_id, "run_id": run_id,
                 "clock": clock, "origin": origin, "started_at": now, "updated_at": now,
             }, ["run_key"], keep=["roadmap_id", "kind", "dag_id", "run_id", "clock", "origin", "started_at"])
             row = dict(conn.execute(sa.select(t.runs).where(t.runs.c.run_key == run_key)).mappings().one())
-        return {**row, "new": _as_utc(row["started_at"]) == now}
+        return {**row, "new": as_utc(row["started_at"]) == now}
 
     def runs(self, roadmap_id: str | None = None) -> list[dict]:
         """Runs, newest first (of one roadmap, or all)."""
@@ -382,7 +378,7 @@ class Store:
         status = status or ("ok" if ok else "failed")
         if status not in ("ok", "failed", "offline"):
             raise ValueError(f"probe sample status must be ok, failed or offline, not {status!r}")
-        row = {"ts": _as_utc(ts) if ts else utcnow(), "probe_id": probe_id, "kind": kind, "ok": bool(ok),
+        row = {"ts": as_utc(ts) if ts else utcnow(), "probe_id": probe_id, "kind": kind, "ok": bool(ok),
                "status": status, "latency_ms": float(latency_ms), "detail": detail[:4000], "run_id": run_id}
         with self.engine.begin() as conn:
             row["id"] = conn.execute(sa.insert(t.probe_samples).values(**row)).inserted_primary_key[0]
@@ -395,22 +391,22 @@ class Store:
         if probe_id is not None:
             query = query.where(p.c.probe_id == probe_id)
         if since is not None:
-            query = query.where(p.c.ts >= _as_utc(since))
+            query = query.where(p.c.ts >= as_utc(since))
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
     def probe_times(self, probe_id: str, since: dt.datetime) -> list[dt.datetime]:
         """When ``probe_id`` was sampled at or after ``since``, oldest first, as aware UTC."""
         p = t.probe_samples
-        query = sa.select(p.c.ts).where(p.c.probe_id == probe_id, p.c.ts >= _as_utc(since)).order_by(p.c.ts)
+        query = sa.select(p.c.ts).where(p.c.probe_id == probe_id, p.c.ts >= as_utc(since)).order_by(p.c.ts)
         with self.engine.connect() as conn:
-            return [_as_utc(ts) for ts in conn.execute(query).scalars()]
+            return [as_utc(ts) for ts in conn.execute(query).scalars()]
 
     def _probe_counts(self, probe_ids: Sequence[str], window_hours: float,
                       now: dt.datetime | None) -> dict[str, tuple[int, int]]:
         """{probe_id: (samples, ok samples)} in the window (now - window_hours, now]."""
         p = t.probe_samples
-        end = _as_utc(now) if now else utcnow()
+        end = as_utc(now) if now else utcnow()
         start = end - dt.timedelta(hours=window_hours)
         oks = sa.func.sum(sa.case((p.c.ok, 1), else_=0))
         query = (sa.select(p.c.probe_id, sa.func.count(), oks)  # "offline" samples checked nothing: not counted
@@ -443,7 +439,7 @@ class Store:
             raise ValueError(f"KPI sample status must be 'ok' or 'missing', not {status!r}")
         if status == "ok" and value is None:
             raise ValueError(f"KPI {kpi_id}: an 'ok' sample needs a value")
-        row = {"ts": _as_utc(ts) if ts else utcnow(), "kpi_id": kpi_id,
+        row = {"ts": as_utc(ts) if ts else utcnow(), "kpi_id": kpi_id,
                "roadmap_id": roadmap_id or (roadmap_of(run_key) if run_key else ""), "run_key": run_key,
                "value": None if value is None else float(value), "status": status, "source": source,
                "detail": detail[:4000], "run_id": run_id}
@@ -483,7 +479,7 @@ class Store:
         """Store the KPI check of a run at a decision point; a rerun replaces it, never duplicates."""
         with self.engine.begin() as conn:
             _upsert(conn, t.kpi_validations, {
-                "ts": _as_utc(ts) if ts else utcnow(), "roadmap_id": roadmap_of(run_key), "run_key": run_key, "decision_point": decision_point or "",
+                "ts": as_utc(ts) if ts else utcnow(), "roadmap_id": roadmap_of(run_key), "run_key": run_key, "decision_point": decision_point or "",
                 "success": bool(success), "results": list(results),
             }, ["run_key", "decision_point"])
 
@@ -597,7 +593,7 @@ class Store:
             number = 1 + (conn.execute(sa.select(sa.func.max(x.c.number)).where(
                 x.c.run_key == run_key, x.c.decision_point == decision_point)).scalar() or 0)
             row = {"roadmap_id": roadmap_of(run_key), "run_key": run_key, "decision_point": decision_point,
-                   "number": number, "days": float(days), "started_at": utcnow(), "ends_at": _as_utc(ends_at),
+                   "number": number, "days": float(days), "started_at": utcnow(), "ends_at": as_utc(ends_at),
                    "outcome": "pending", "reason": reason}
             row["id"] = conn.execute(sa.insert(x).values(**row)).inserted_primary_key[0]
             self._event(conn, "timeline_extended", f"{decision_point}: extension {number} of {days:g} day(s): {reason}",
@@ -619,7 +615,7 @@ class Store:
         with self.engine.connect() as conn:
             rows = [dict(r) for r in conn.execute(query).mappings()]
         for row in rows:
-            row["started_at"], row["ends_at"] = _as_utc(row["started_at"]), _as_utc(row["ends_at"])
+            row["started_at"], row["ends_at"] = as_utc(row["started_at"]), as_utc(row["ends_at"])
         return rows
 
     def extension_days(self, run_key: str) -> float:
@@ -849,5 +845,5 @@ class Store:
         with self.engine.connect() as conn:
             rows = [dict(row) for row in conn.execute(query.order_by(c.c.moment, c.c.id)).mappings()]
         for row in rows:
-            row["moment"] = _as_utc(row["moment"])
+            row["moment"] = as_utc(row["moment"])
         return rows

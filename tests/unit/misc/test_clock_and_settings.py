@@ -34,6 +34,21 @@ class TestRoadmapClock:
         assert RoadmapClock.from_roadmap(load_roadmap().roadmap).mode == "compressed"
 
 
+    def test_moments_are_plain_utc_and_fall_on_their_roadmap_day(self):
+        import pendulum
+
+        from castmatch.clock import as_utc
+
+        clock = RoadmapClock.from_roadmap(load_roadmap().roadmap, mode="real")  # Asia/Kolkata days
+        kolkata = clock.day_start(3)
+        assert as_utc(kolkata) == dt.datetime(2025, 9, 6, 18, 30, tzinfo=dt.UTC) and type(as_utc(kolkata)) is dt.datetime
+        assert as_utc(dt.datetime(2025, 9, 6, 18, 30)) == as_utc(kolkata)  # naive, as SQLite hands it back: UTC
+        assert as_utc(None) is None
+        assert clock.day_of(kolkata, 84) == 3 and clock.day_of(kolkata - dt.timedelta(seconds=1), 84) == 2
+        assert clock.day_of(dt.datetime(2025, 9, 6, 18, 29), 84) == 2  # naive UTC, a minute before day 3
+        assert clock.day_of(pendulum.datetime(2030, 1, 1), 84) == 84 and clock.day_of(clock.day_start(1), 84) == 1
+
+
 class TestHumanReviewWindow:
     def test_roadmap_days_on_either_clock_never_under_the_minimum(self):
         from castmatch.config.models import HumanReview
