@@ -60,16 +60,31 @@ def due(config, store, run_key: str, checkpoint, *, now: dt.datetime) -> list[tu
             if moment <= now and day not in taken]
 
 
+class RunHistory:
+    """What the store holds of a run (its row and clock, deliverables, unit runs, leads, weeks),
+    read once for all the moments a checkpoint takes; each moment sees it as of then (``Snapshot``)."""
+
+    def __init__(self, config, store, run_key: str):
+        from castmatch.incidents import run_leads
+        from castmatch.runs import active_weeks, run_clock
+
+        self.run = store.run(run_key)
+        self.clock = run_clock(config, store, run_key, self.run["clock"])
+        self.deliverables = store.deliverables(run_key=run_key)
+        self.unit_runs = store.unit_runs(run_key)
+        self.leads = run_leads(config, store, run_key)
+        self.weeks = active_weeks(config, store, run_key, self.unit_runs)
+
+
 class Snapshot:
     """What the store said about a run at ``moment``: units delivered, their latest states."""
 
-    def __init__(self, config, store, run_key: str, moment: dt.datetime):
-        self.config, self.store, self.run_key, self.moment = config, store, run_key, moment
-        rows = store.deliverables(run_key=run_key)
-        self.delivered = {d["work_unit_id"]: d for d in rows
+    def __init__(self, history: RunHistory, moment: dt.datetime):
+        self.moment = moment
+        self.delivered = {d["work_unit_id"]: d for d in history.deliverables
                           if d["status"] == "done" and as_utc(d["updated_at"]) <= moment}
         self.state: dict[str, str] = {}
-        for run in store.unit_runs(run_key):
+        for run in history.unit_runs:
             started, ended = as_utc(run["started_at"]), as_utc(run["ended_at"])
             if started is None or started > moment:
                 continue
@@ -248,7 +263,11 @@ def _workload(ctx) -> dict:
 
     if not ctx["live"]:
         return {"skipped": "an earlier moment taken late: the rules act on the newest one only"}
-    previous = next((r["figures"]["workload"] for r in reversed(ctx["store"].checkpoints(ctx["run_key"]))
+    # who has been overloaded since when: the newest evaluation's figures (a catch-up's older moments
+    # skip the rules and record no figures, so a few of the newest records are enough)
+    balancing = [c.id for c in ctx["config"].operations.checkpoints if "workload" in c.does]
+    previous = next((r["figures"]["workload"] for r in ctx["store"].checkpoints(ctx["run_key"], checkpoint_ids=balancing,
+                                                                                newest=20)
                      if "overloaded_since" in r["figures"].get("workload", {})), {})
     figures, decisions, triggers = balance(ctx["config"], ctx["store"], ctx["run_key"], moment=ctx["moment"],
                                            clock=ctx["clock"], overloaded_since=previous.get("overloaded_since", {}))
@@ -299,17 +318,14 @@ def summarise(checkpoint, day: int, figures: dict, actions: list) -> str:
 
 
 def take(config, store, run_key: str, checkpoint, day: int, moment: dt.datetime, *, since: dt.datetime,
-         reports_dir: str = "reports", live: bool = True) -> tuple[dict, list[dict]]:
+         reports_dir: str = "reports", live: bool = True, history: RunHistory | None = None) -> tuple[dict, list[dict]]:
     """Take ``checkpoint`` for roadmap ``day`` of run ``run_key`` (its ``moment``); store and return
-    the record, and the DAG runs its actions start (trigger kwargs)."""
-    from castmatch.incidents import run_leads
-    from castmatch.runs import active_weeks, run_clock
-
-    run = store.run(run_key)
+    the record, and the DAG runs its actions start (trigger kwargs). ``history``: the run as read
+    for a catch-up of several moments (else read now)."""
+    history = history or RunHistory(config, store, run_key)
     ctx = {"config": config, "store": store, "run_key": run_key, "checkpoint": checkpoint, "day": day,
-           "moment": moment, "since": since, "clock": run_clock(config, store, run_key, run["clock"]),
-           "snapshot": Snapshot(config, store, run_key, moment), "leads": run_leads(config, store, run_key),
-           "weeks": active_weeks(config, store, run_key), "actions": [], "triggers": [], "reports_dir": reports_dir,
+           "moment": moment, "since": since, "clock": history.clock, "snapshot": Snapshot(history, moment),
+           "leads": history.leads, "weeks": history.weeks, "actions": [], "triggers": [], "reports_dir": reports_dir,
            "live": live}
     figures = {job: JOBS[job](ctx) for job in checkpoint.does}
     record = {"checkpoint_id": checkpoint.id, "day": day, "week": ctx["clock"].week_of(day), "moment": moment,
@@ -328,12 +344,15 @@ def take_due(config, store, run_key: str, checkpoint_id: str, *, now: dt.datetim
     taken, triggers = [], []
     pending = due(config, store, run_key, checkpoint, now=now)
     log.info("checkpoint %s of run %s: %d moment(s) due", checkpoint_id, run_key, len(pending))
+    if not pending:
+        return taken, triggers
     previous = store.checkpoints(run_key, checkpoint_id)
-    run = store.run(run_key)
+    history = RunHistory(config, store, run_key)  # read once for every moment of the catch-up
+    run = history.run
     since = previous[-1]["moment"] if previous else as_utc(run["origin"] or run["started_at"]) - dt.timedelta(days=3650)
     for i, (day, moment) in enumerate(pending):
         record, started = take(config, store, run_key, checkpoint, day, moment, since=since, reports_dir=reports_dir,
-                               live=i == len(pending) - 1)
+                               live=i == len(pending) - 1, history=history)
         taken.append(record)
         triggers += [t for t in started if t["trigger_run_id"] not in {x["trigger_run_id"] for x in triggers}]
         since = moment

@@ -129,11 +129,13 @@ def resolve_run(store, roadmap_id: str, wanted: str | None = None) -> dict | Non
     return (roadmap_runs or runs or [None])[0]
 
 
-def active_weeks(config, store, run_key: str | None) -> set[int]:
-    """The weeks run ``run_key`` has worked in (a unit of theirs started)."""
+def active_weeks(config, store, run_key: str | None, unit_runs: list[dict] | None = None) -> set[int]:
+    """The weeks run ``run_key`` has worked in (a unit of theirs started); from ``unit_runs`` when
+    the caller has read them already."""
     if not run_key:
         return set()
-    return {w for w in (config.unit_week.get(r["work_unit_id"]) for r in store.unit_runs(run_key)) if w}
+    rows = store.unit_runs(run_key) if unit_runs is None else unit_runs
+    return {w for w in (config.unit_week.get(r["work_unit_id"]) for r in rows) if w}
 
 
 def run_clock(config, store, run_key: str, mode: str):

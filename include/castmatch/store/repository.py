@@ -836,14 +836,22 @@ class Store:
             conn.execute(sa.update(c).where((c.c.run_key == run_key) & (c.c.checkpoint_id == checkpoint_id)
                                             & (c.c.day == day)).values(summary=summary[:4000], written_by=written_by))
 
-    def checkpoints(self, run_key: str, checkpoint_id: str | None = None) -> list[dict]:
-        """A run's checkpoints in the order of the moments they stand for."""
+    def checkpoints(self, run_key: str, checkpoint_id: str | None = None, *, checkpoint_ids: Sequence[str] = (),
+                    newest: int | None = None) -> list[dict]:
+        """A run's checkpoints (of ``checkpoint_id``, or of any of ``checkpoint_ids``) in the order of
+        the moments they stand for; ``newest``: only that many, the latest ones, newest first."""
         c = t.checkpoints
         query = sa.select(c).where(c.c.run_key == run_key)
         if checkpoint_id:
             query = query.where(c.c.checkpoint_id == checkpoint_id)
+        if checkpoint_ids:
+            query = query.where(c.c.checkpoint_id.in_(list(checkpoint_ids)))
+        if newest is not None:
+            query = query.order_by(c.c.moment.desc(), c.c.id.desc()).limit(newest)
+        else:
+            query = query.order_by(c.c.moment, c.c.id)
         with self.engine.connect() as conn:
-            rows = [dict(row) for row in conn.execute(query.order_by(c.c.moment, c.c.id)).mappings()]
+            rows = [dict(row) for row in conn.execute(query).mappings()]
         for row in rows:
             row["moment"] = as_utc(row["moment"])
         return rows
