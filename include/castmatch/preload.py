@@ -88,6 +88,9 @@ def preload_llm_stack() -> float:
     except Exception as exc:  # a broken roadmap shows in the DAGs themselves; never stop the scheduler
         log.warning("castmatch: DAGs not prebuilt (%s)", exc)
     try:
+        from castmatch.llm.hook import shared_tls_context
+
+        shared_tls_context()  # inherited by every task process: no CA bundle parsed per Anthropic client
         warm_messages_api()
     except Exception as exc:  # only a cost: each task then pays it
         log.warning("castmatch: the Anthropic SDK's answer path not warmed (%s)", exc)

@@ -59,6 +59,27 @@ class TestLiveCalls:
         assert [(r["backend"], r["outcome"]) for r in rows] == [("live", "ok"), ("live", "ok")]
         assert rows[0]["cost_usd"] > 0 and rows[0]["input_tokens"] > 0
 
+    def test_clients_share_one_tls_context_and_still_map_the_connection(self, anthropic_conn, monkeypatch):
+        import asyncio
+        import ssl
+
+        from castmatch.llm.hook import ClaudeHook, shared_tls_context
+
+        shared_tls_context()
+        parsed = []
+        real = ssl.SSLContext.load_verify_locations
+        monkeypatch.setattr(ssl.SSLContext, "load_verify_locations",
+                            lambda self, *a, **k: parsed.append(a) or real(self, *a, **k))
+        sync = ClaudeHook().get_conn()
+        clients = [sync, asyncio.run(ClaudeHook().get_async_conn())]
+        assert parsed == []  # no CA bundle parsed for either client
+        for client in clients:  # the connection's key and host, as the provider's hook maps them
+            assert client.api_key == anthropic_conn.api_key and str(client.base_url).rstrip("/") == anthropic_conn.url
+        answer = sync.messages.create(model="claude-haiku-4-5", max_tokens=1, messages=[{"role": "user", "content": "hi"}])
+        assert answer.usage.output_tokens >= 1 and anthropic_conn.requests[-1].path == "/v1/messages"
+        sync.close()
+        asyncio.run(clients[1].close())
+
     def test_429_and_529_recover_and_every_attempt_is_audited(self, config, pg_url, anthropic_conn):
         anthropic_conn.enqueue("429", "529")
         result = backend(config, pg_url).generate(request_for(config))

@@ -284,9 +284,9 @@ class ClaudeBackend:
     async def _client(self):
         if self.name == "replay":
             return None
-        from airflow.providers.anthropic.hooks.anthropic import AnthropicHook
+        from castmatch.llm.hook import ClaudeHook
 
-        client = await AnthropicHook(conn_id=self.settings.conn_id).get_async_conn()
+        client = await ClaudeHook(conn_id=self.settings.conn_id).get_async_conn()
         # Our attempts loop does the retries, so that every attempt is audited.
         return client.with_options(max_retries=0, timeout=self.settings.timeout_seconds)
 

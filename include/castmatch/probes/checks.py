@@ -278,16 +278,15 @@ def _fresh_claude_answer(probe, store) -> dict | None:
 def _claude_query(probe, backend: str, conn_id: str, timeout: float, ctx: ProbeContext) -> str:
     """One 1-token query, retried on 429/529/5xx/connection errors (at most ``LLM_PROBE_ATTEMPTS``,
     a short back-off honouring ``retry-after``); every attempt is booked in the audit ledger."""
-    from airflow.providers.anthropic.hooks.anthropic import AnthropicHook
-
     from castmatch.llm.budget import USAGE_KINDS
     from castmatch.llm.claude import classify, retry_after
+    from castmatch.llm.hook import ClaudeHook
     from castmatch.timing import mark
 
     config = ctx.config
     model = (config.team.default_model if config is not None and config.team else None) or "claude-haiku-4-5"
     body = {"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": LLM_PROBE_PROMPT}]}
-    client = AnthropicHook(conn_id=conn_id).get_conn().with_options(max_retries=0, timeout=timeout)
+    client = ClaudeHook(conn_id=conn_id).get_conn().with_options(max_retries=0, timeout=timeout)
     try:
         for attempt in range(1, LLM_PROBE_ATTEMPTS + 1):
             row = _book_probe_start(ctx, probe, backend, model, body, attempt)  # no row, no request
