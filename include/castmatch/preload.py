@@ -87,13 +87,14 @@ def preload_llm_stack() -> float:
         build_dags()
     except Exception as exc:  # a broken roadmap shows in the DAGs themselves; never stop the scheduler
         log.warning("castmatch: DAGs not prebuilt (%s)", exc)
-    try:
-        from castmatch.llm.hook import shared_tls_context
+    from castmatch.llm.hook import shared_tls_context
 
-        shared_tls_context()  # inherited by every task process: no CA bundle parsed per Anthropic client
-        warm_messages_api()
-    except Exception as exc:  # only a cost: each task then pays it
-        log.warning("castmatch: the Anthropic SDK's answer path not warmed (%s)", exc)
+    for name, warm in (("the Anthropic clients' TLS context", shared_tls_context),  # inherited by task processes
+                       ("the Anthropic SDK's answer path", warm_messages_api)):
+        try:
+            warm()
+        except Exception as exc:  # only a cost: each task then pays it
+            log.warning("castmatch: %s not prepared (%s)", name, exc)
     elapsed = time.perf_counter() - started
     log.info("castmatch: preloaded the LLM stack and the DAGs for forked task processes in %.2f s", elapsed)
     return elapsed

@@ -54,6 +54,11 @@ def _lost_calls(*, run_key: str | None = None, work_unit_id: str | None = None,
     )
 
 
+def _all_tokens(c):
+    """The tokens of all four kinds a ledger row booked (what the token budgets count)."""
+    return c.c.input_tokens + c.c.output_tokens + c.c.cache_creation_input_tokens + c.c.cache_read_input_tokens
+
+
 class Store:
     """The CastMatch state store on one database (``CASTMATCH_DATABASE_URL`` by default)."""
 
@@ -297,7 +302,7 @@ class Store:
         """``llm_spend`` of the run, of its ``week`` and of ``agent_id`` in it, in one query (the budget
         check before every call): {"run": ..., "week": ... (when a week is given), "agent": ...}."""
         c = t.llm_calls
-        tokens = c.c.input_tokens + c.c.output_tokens + c.c.cache_creation_input_tokens + c.c.cache_read_input_tokens
+        tokens = _all_tokens(c)
         scopes = {"run": sa.true(), "agent": c.c.agent_id == agent_id}
         if week is not None:
             scopes["week"] = c.c.week == week
@@ -317,7 +322,7 @@ class Store:
         """(USD, tokens of all four kinds) booked so far in run ``run_key`` (all runs when None),
         optionally for one agent or week."""
         c = t.llm_calls
-        tokens = c.c.input_tokens + c.c.output_tokens + c.c.cache_creation_input_tokens + c.c.cache_read_input_tokens
+        tokens = _all_tokens(c)
         query = sa.select(sa.func.coalesce(sa.func.sum(c.c.cost_usd), 0.0), sa.func.coalesce(sa.func.sum(tokens), 0))
         if run_key is not None:
             query = query.where(c.c.run_key == run_key)
