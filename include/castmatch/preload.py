@@ -88,9 +88,14 @@ def preload_llm_stack() -> float:
     except Exception as exc:  # a broken roadmap shows in the DAGs themselves; never stop the scheduler
         log.warning("castmatch: DAGs not prebuilt (%s)", exc)
     from castmatch.llm.hook import shared_tls_context
+    from castmatch.llm.schema import deliverable_tool
+    from castmatch.shared_redis import driver_info
 
     for name, warm in (("the Anthropic clients' TLS context", shared_tls_context),  # inherited by task processes
-                       ("the Anthropic SDK's answer path", warm_messages_api)):
+                       ("the Anthropic SDK's answer path", warm_messages_api),
+                       ("the deliverable's JSON schema", deliverable_tool),
+                       ("redis-py's driver identification", driver_info),
+                       ("the store", prepare_store)):
         try:
             warm()
         except Exception as exc:  # only a cost: each task then pays it
@@ -98,6 +103,15 @@ def preload_llm_stack() -> float:
     elapsed = time.perf_counter() - started
     log.info("castmatch: preloaded the LLM stack and the DAGs for forked task processes in %.2f s", elapsed)
     return elapsed
+
+
+def prepare_store() -> None:
+    """Check the store's schema once here (upgrading it if it is behind), so task processes do
+    not each query its version; the engine's dialect learns the server's version on this first
+    connection. No connection crosses the fork: the pool is emptied, each child opens its own."""
+    from castmatch.store import ensure_schema
+
+    ensure_schema().dispose()
 
 
 def _streamed_tool_answer() -> bytes:

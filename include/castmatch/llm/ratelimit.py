@@ -132,7 +132,9 @@ class RedisRateLimiter:
         if self._sync is None:
             import redis
 
-            self._sync = redis.Redis.from_url(self.url, socket_timeout=10)
+            from castmatch.shared_redis import driver_info
+
+            self._sync = redis.Redis.from_url(self.url, socket_timeout=10, driver_info=driver_info())
         return self._sync
 
     def ping(self) -> None:
@@ -176,7 +178,9 @@ class RedisRateLimiter:
         if loop not in self._async:
             import redis.asyncio as aredis
 
-            self._async[loop] = aredis.Redis.from_url(self.url, socket_timeout=10)
+            from castmatch.shared_redis import driver_info
+
+            self._async[loop] = aredis.Redis.from_url(self.url, socket_timeout=10, driver_info=driver_info())
         return self._async[loop]
 
     async def aacquire(self, model: str, input_tokens: int) -> Ticket:

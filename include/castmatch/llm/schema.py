@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,7 +25,14 @@ TOOL_NAME = "submit_deliverable"
 
 
 def deliverable_tool() -> dict:
-    """The forced tool through which the model returns a ``Deliverable``."""
+    """The forced tool through which the model returns a ``Deliverable`` (a copy: callers may
+    change it)."""
+    return copy.deepcopy(_deliverable_tool())
+
+
+@functools.cache
+def _deliverable_tool() -> dict:
+    # pydantic builds the JSON schema anew on every call (~2 ms of CPU): once per process
     schema = Deliverable.model_json_schema()
     schema.pop("title", None)
     return {

@@ -67,6 +67,8 @@ def redis_client(conn, *, timeout: float = TIMEOUT_SECONDS):
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
+    from castmatch.shared_redis import driver_info
+
     extra = conn.extra_dejson or {}
     schema = str(conn.schema or "")
     db = extra.get("db", int(schema) if schema.isdigit() else 0)
@@ -74,6 +76,7 @@ def redis_client(conn, *, timeout: float = TIMEOUT_SECONDS):
         "host": conn.host or "127.0.0.1", "port": int(conn.port or 6379), "db": int(db),
         "username": conn.login or None, "password": conn.password or None,
         "socket_timeout": timeout, "socket_connect_timeout": timeout, "retry": Retry(NoBackoff(), 0),
+        "driver_info": driver_info(),
     }
     if extra.get("ssl"):  # the extras the Redis provider's hook understands
         kwargs["ssl"] = True
@@ -88,8 +91,10 @@ def redis_client_from_url(url: str, *, timeout: float = TIMEOUT_SECONDS):
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
+    from castmatch.shared_redis import driver_info
+
     return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                retry=Retry(NoBackoff(), 0))
+                                retry=Retry(NoBackoff(), 0), driver_info=driver_info())
 
 
 SQL_DRIVERS = {"postgres": "postgresql+psycopg2", "postgresql": "postgresql+psycopg2"}

@@ -45,7 +45,39 @@ def make_engine(url: str) -> sa.Engine:
             cursor.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+    # a server that does not answer fails a connect in 10 s instead of hanging (libpq's option)
+    connect_args = {"connect_timeout": 10} if url.startswith("postgresql") else {}
+    engine = sa.create_engine(url, pool_size=2, max_overflow=4, connect_args=connect_args)
+    _ping_after_idle(engine)
+    return engine
+
+
+# A pooled connection is tested before reuse only after it sat idle this long: a task checks one
+# out a dozen times in a second (SQLAlchemy's pool_pre_ping would test it on each, a round trip
+# apiece), while a connection a server restart or an idle timeout could have closed has waited.
+PING_AFTER_IDLE_SECONDS = 5.0
+
+
+def _ping_after_idle(engine: sa.Engine) -> None:
+    """SQLAlchemy's pessimistic disconnect handling (its ``checkout`` event recipe), for
+    connections idle over ``PING_AFTER_IDLE_SECONDS``: a dead one is replaced, never handed out."""
+    import time
+
+    @sa.event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn, record):
+        if record is not None:
+            record.info["idle_since"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_conn, record, _proxy):
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise sa.exc.DisconnectionError(f"pooled connection dead after {time.monotonic() - idle_since:.0f} s "
+                                            f"idle: {exc}") from exc
 
 
 @functools.lru_cache(maxsize=8)
