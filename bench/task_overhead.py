@@ -13,7 +13,9 @@ costs beyond Airflow's own per-task cost; the steps come from the operators' log
 (``castmatch.timing``), the rest of the task (task process, DAG-file parse, state report) is the
 residual. The LLM call (and the gate's Claude probe) is excluded from "beyond the call".
 Prints a table; last, the AgentOperator's time beyond the call over the plain task's.
-Env: BENCH_LATENCY (default 0.5 s), BENCH_RUNS (default 2), BENCH_DATABASE (postgres | sqlite).
+Env: BENCH_LATENCY (default 0.5 s), BENCH_RUNS (default 2), BENCH_DATABASE (postgres | sqlite),
+BENCH_PARALLELISM (default 1; 8 with BENCH_LATENCY=2 puts the tasks under bench/makespan.py's load, to
+see which steps stretch when tasks share the cores).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from tests.fakes.fake_anthropic import FakeAnthropic  # noqa: E402
 
 LATENCY = float(os.environ.get("BENCH_LATENCY", "0.5"))
 RUNS = int(os.environ.get("BENCH_RUNS", "2"))
+PARALLELISM = int(os.environ.get("BENCH_PARALLELISM", "1"))
 WEEK = 1
 
 
@@ -85,8 +88,9 @@ def main() -> None:
     kinds = {t.task_id: kind_of(t) for t in dag.tasks}
     ours_id, twin = dag.dag_id, twin_id(WEEK)
     print(f"compared: each task of {ours_id} ({len(dag.tasks)} tasks) against the same task of its twin (a plain "
-          f"@task sleeping {LATENCY:g} s for a work unit, an instant task for the rest); one task at a time "
-          f"(LocalExecutor, parallelism 1); Claude: fake Messages API, {LATENCY:g} s a deliverable, "
+          f"@task sleeping {LATENCY:g} s for a work unit, an instant task for the rest); "
+          f"{'one task at a time' if PARALLELISM == 1 else 'tasks sharing the cores'} "
+          f"(LocalExecutor, parallelism {PARALLELISM}); Claude: fake Messages API, {LATENCY:g} s a deliverable, "
           f"{PROBE_LATENCY:g} s the gate probe's 1-token query; databases: {DATABASE}; {RUNS} alternating run(s)",
           flush=True)
     per_task: dict[str, list[float]] = {}
@@ -96,7 +100,7 @@ def main() -> None:
     with FakeAnthropic(latency=LATENCY, tiny_latency=PROBE_LATENCY) as server, \
             bench_databases(DATABASE, "overhead") as databases, \
             AirflowStack({**airflow_bench_env(server, f"cmbench:overhead:{os.getpid()}"), **databases},
-                         extra_dags={f"{twin}.py": twin_source(config, WEEK, LATENCY)}, parallelism=1) as af:
+                         extra_dags={f"{twin}.py": twin_source(config, WEEK, LATENCY)}, parallelism=PARALLELISM) as af:
         af.unpause(ours_id, twin)
         for i in range(RUNS):
             for dag_id in (twin, ours_id):

@@ -152,6 +152,8 @@ class TestDagBag:
                 assert dag.get_task(unit.id).priority_weight // 100 == config.priority_weight(unit) // 1
                 assert dag.get_task(unit.id).priority_weight % 100 == config.units_after[unit.id]
                 assert dag.get_task(unit.id).pool == f"castmatch_agent_{unit.agents[0]}"  # the lead's capacity
+                # the outcome lives in the store and the log: no XCom copy written through the API per task
+                assert dag.get_task(unit.id).do_xcom_push is False
             assert not [t.task_id for t in dag.tasks if t.pool.startswith("castmatch_agent")
                         and not isinstance(t, AgentOperator)]  # the pools cap agent work only
 

@@ -180,6 +180,32 @@ class TestRateLimiter:
         assert times[-1] - times[0] >= window  # the limiter really made them wait
 
 
+    def test_redis_clients_are_made_without_reading_package_metadata(self, config, pg_url, anthropic_conn,
+                                                                      redis_prefix, monkeypatch):
+        """redis-py reads its own version from the installed packages' metadata for every client
+        it makes (~5 ms of CPU) unless it is given it: ours are, from one made per process."""
+        import importlib.metadata
+
+        from castmatch.probes.checks import redis_client_from_url
+        from castmatch.shared_redis import driver_info
+
+        assert driver_info().lib_version == importlib.metadata.version("redis")
+
+        def no_metadata(name):
+            raise AssertionError(f"the metadata of {name} was read again")
+
+        monkeypatch.setattr(importlib.metadata, "version", no_metadata)
+        settings = fast_llm_settings(config)
+        limiter = limiter_from_settings(settings)
+        assert limiter.limit_for(settings.model) is not None  # the call below goes through Redis
+        result = backend(config, pg_url, limiter=limiter).generate(request_for(config))  # its async client
+        assert result.deliverable.status == "done"
+        limiter.ping()  # its sync client
+        memory = redis_client_from_url(os.environ["CASTMATCH_REDIS_URL"])  # the agents' memory's
+        assert memory.ping() and memory.connection_pool.connection_kwargs["driver_info"] is driver_info()
+        memory.close()
+
+
 class TestFanOut:
     def test_many_calls_in_one_task_run_concurrently(self, config, pg_url, anthropic_conn, redis_prefix):
         anthropic_conn.latency = 0.5

@@ -109,6 +109,63 @@ class TestStore:
             assert conn.execute(sa.text("SELECT count(*) FROM cm_work_units")).scalar() == len(config.work_units)
 
 
+class TestTaskProcessConnections:
+    def test_the_scheduler_checks_the_schema_once_and_forked_tasks_ask_it_no_more(self, pg_url):
+        import json
+        import os
+
+        from castmatch.preload import prepare_store
+
+        prepare_store()  # the scheduler, before it forks task processes: an empty database is upgraded
+        engine = get_engine(pg_url)
+        assert engine.pool.checkedin() == 0  # no connection for the children to inherit
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # a task process
+            code = 1
+            try:
+                seen = []
+                sa.event.listen(engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+                store = Store(pg_url)
+                store.register_run(run_key="castmatch:r1", roadmap_id="castmatch", kind="week", dag_id="d",
+                                   run_id="r1", clock="compressed")
+                os.write(write, json.dumps(seen).encode())
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write)
+        with os.fdopen(read) as pipe:
+            statements = json.loads(pipe.read() or "[]")
+        assert os.waitpid(pid, 0)[1] == 0
+        assert statements and not any(VERSION_TABLE in s for s in statements), statements
+        assert current_revision(engine) == head_revision()
+        assert Store(pg_url).run("castmatch:r1")["run_id"] == "r1"  # the child's own connection wrote it
+
+    def test_a_pooled_connection_is_tested_only_after_idling_and_a_dead_one_replaced(self, pg_url, monkeypatch):
+        from castmatch.store import db
+        from tests.conftest import _admin_engine
+
+        engine = db.make_engine(pg_url)
+        pings = []
+        ping = engine.dialect.do_ping
+        monkeypatch.setattr(engine.dialect, "do_ping", lambda conn: pings.append(1) or ping(conn))
+
+        def backend_pid():
+            with engine.connect() as conn:
+                return conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+
+        first = backend_pid()
+        assert backend_pid() == first and pings == []  # reused at once: no round trip to test it
+        admin = _admin_engine()
+        with admin.connect() as conn:  # the server ends it while it idles in the pool
+            conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        admin.dispose()
+        monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
+        second = backend_pid()  # tested, found dead, replaced: the caller never sees the error
+        assert pings == [1] and second != first
+        engine.dispose()
+
+
 class TestSchemaMatchesMigrations:
     def test_the_migrated_database_is_the_schema_the_code_uses(self, pg_url):
         """Every table, column, index and constraint of ``store/schema.py`` is made by the migrations."""

@@ -80,6 +80,10 @@ class AgentOperator(BaseOperator):
     defer_to_delivered = True
 
     def __init__(self, *, work_unit_id: str, roadmap_dir: str | None = None, week: int, **kwargs: Any) -> None:
+        # The outcome's home is the store (control center, ``castmatch`` CLI) and the task's log; an
+        # XCom copy nothing reads would cost every task a write through the API server (~35 ms under
+        # load, bench/task_overhead.py). ``do_xcom_push=True`` brings it back.
+        kwargs.setdefault("do_xcom_push", False)
         super().__init__(**kwargs)
         self.work_unit_id = work_unit_id
         self.roadmap_dir = roadmap_dir
