@@ -191,14 +191,19 @@ class TestRateLimiter:
 
         assert driver_info().lib_version == importlib.metadata.version("redis")
 
-        def no_metadata(name):
-            raise AssertionError(f"the metadata of {name} was read again")
+        version = importlib.metadata.version
 
-        monkeypatch.setattr(importlib.metadata, "version", no_metadata)
+        def no_redis_metadata(name):
+            if name == "redis":
+                raise AssertionError("redis-py read its package metadata again")
+            return version(name)
+
+        monkeypatch.setattr(importlib.metadata, "version", no_redis_metadata)
         settings = fast_llm_settings(config)
         limiter = limiter_from_settings(settings)
-        assert limiter.limit_for(settings.model) is not None  # the call below goes through Redis
-        result = backend(config, pg_url, limiter=limiter).generate(request_for(config))  # its async client
+        request = request_for(config)
+        assert limiter.limit_for(request.model) is not None  # the call below goes through Redis
+        result = backend(config, pg_url, limiter=limiter).generate(request)  # its async client
         assert result.deliverable.status == "done"
         limiter.ping()  # its sync client
         memory = redis_client_from_url(os.environ["CASTMATCH_REDIS_URL"])  # the agents' memory's
