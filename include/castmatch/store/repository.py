@@ -28,11 +28,17 @@ def _insert(conn: sa.Connection, table: sa.Table):
     return insert(table)
 
 
-def _upsert(conn: sa.Connection, table: sa.Table, values: dict, keys: Sequence[str], keep: Iterable[str] = ()):
-    """INSERT … ON CONFLICT (keys) DO UPDATE, for PostgreSQL and SQLite alike."""
+def _upsert(conn: sa.Connection, table: sa.Table, values: dict, keys: Sequence[str], keep: Iterable[str] = (),
+            returning: bool = False) -> dict | None:
+    """INSERT … ON CONFLICT (keys) DO UPDATE, for PostgreSQL and SQLite alike; with ``returning``,
+    the row as stored after it (in the same statement, not a second query)."""
     stmt = _insert(conn, table).values(**values)
     update = {k: stmt.excluded[k] for k in values if k not in keys and k not in set(keep) and k != "id"}
-    conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=update))
+    stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=update)
+    if not returning:
+        conn.execute(stmt)
+        return None
+    return dict(conn.execute(stmt.returning(*table.c)).mappings().one())
 
 
 def _lost_calls(*, run_key: str | None = None, work_unit_id: str | None = None,
@@ -101,11 +107,11 @@ class Store:
         now = utcnow()
         origin = as_utc(origin) if origin else None
         with self.engine.begin() as conn:
-            _upsert(conn, t.runs, {
+            row = _upsert(conn, t.runs, {
                 "run_key": run_key, "roadmap_id": roadmap_id, "kind": kind, "dag_id": dag_id, "run_id": run_id,
                 "clock": clock, "origin": origin, "started_at": now, "updated_at": now,
-            }, ["run_key"], keep=["roadmap_id", "kind", "dag_id", "run_id", "clock", "origin", "started_at"])
-            row = dict(conn.execute(sa.select(t.runs).where(t.runs.c.run_key == run_key)).mappings().one())
+            }, ["run_key"], keep=["roadmap_id", "kind", "dag_id", "run_id", "clock", "origin", "started_at"],
+                returning=True)
         return {**row, "new": as_utc(row["started_at"]) == now}
 
     def runs(self, roadmap_id: str | None = None) -> list[dict]:
