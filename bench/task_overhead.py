@@ -138,10 +138,10 @@ def main() -> None:
             continue
         ours_med = statistics.median(statistics.median(per_task[t]) for t in ids)
         twin_med = statistics.median(statistics.median(twin_spans[t]) for t in ids)
-        calls = [s.get("llm_call", 0.0) / 1000 for t in ids for s in steps.get(t, [])]
-        call = statistics.median(calls) if calls else 0.0
+        ours_beyond = statistics.median(statistics.median(beyond_call[t]) for t in ids)
+        call = ours_med - ours_beyond  # the columns add up: duration = call + beyond
         twin_call = LATENCY if kind == "AgentOperator" else 0.0  # what the twin's task sleeps
-        beyond = statistics.median(statistics.median(beyond_call[t]) for t in ids) - (twin_med - twin_call)
+        beyond = ours_beyond - (twin_med - twin_call)
         summary[kind] = {"ours": ours_med, "twin": twin_med, "call": call, "beyond": beyond,
                          "twin_beyond": twin_med - twin_call}
         print(f"| {kind} | {len(ids)} | {ours_med:.3f} s | {twin_med:.3f} s | {ours_med - twin_med:+.3f} s | "

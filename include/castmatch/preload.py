@@ -2,8 +2,9 @@
 
 LocalExecutor and Celery workers fork one process per task from a long-lived parent. Importing
 the Anthropic SDK, the provider's hook and our store in that parent (about 2 s of CPU here) means
-every forked task process starts with them loaded. Nothing is connected or started here: only
-imports, which are safe across fork.
+every forked task process starts with them loaded. Besides imports, only what is safe across a
+fork is prepared here: the SDK's answer path (answered in memory, no socket), one TLS context, and
+the store's schema check, whose connection is closed before any fork.
 """
 
 from __future__ import annotations
@@ -110,7 +111,10 @@ def prepare_store() -> None:
     not each query its version; the engine's dialect learns the server's version on this first
     connection. No connection crosses the fork: the pool is emptied, each child opens its own."""
     from castmatch.store import ensure_schema
+    from castmatch.store.db import get_engine
 
+    with get_engine().connect():  # an unreachable store fails here, once, within its connect timeout
+        pass
     ensure_schema().dispose()
 
 

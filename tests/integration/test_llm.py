@@ -204,7 +204,7 @@ class TestRateLimiter:
         request = request_for(config)
         assert limiter.limit_for(request.model) is not None  # the call below goes through Redis
         result = backend(config, pg_url, limiter=limiter).generate(request)  # its async client
-        assert result.deliverable.status == "done"
+        assert result.deliverable.status == "done" and limiter._async  # made and used
         limiter.ping()  # its sync client
         memory = redis_client_from_url(os.environ["CASTMATCH_REDIS_URL"])  # the agents' memory's
         assert memory.ping() and memory.connection_pool.connection_kwargs["driver_info"] is driver_info()

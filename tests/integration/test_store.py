@@ -118,7 +118,8 @@ class TestTaskProcessConnections:
 
         prepare_store()  # the scheduler, before it forks task processes: an empty database is upgraded
         engine = get_engine(pg_url)
-        assert engine.pool.checkedin() == 0  # no connection for the children to inherit
+        with engine.connect() as conn:  # even a connection the parent pooled later stays the parent's
+            parent_backend = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:  # a task process
@@ -129,15 +130,19 @@ class TestTaskProcessConnections:
                 store = Store(pg_url)
                 store.register_run(run_key="castmatch:r1", roadmap_id="castmatch", kind="week", dag_id="d",
                                    run_id="r1", clock="compressed")
-                os.write(write, json.dumps(seen).encode())
+                with engine.connect() as conn:
+                    backend = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+                os.write(write, json.dumps({"statements": seen, "backend": backend}).encode())
                 code = 0
             finally:
                 os._exit(code)
         os.close(write)
         with os.fdopen(read) as pipe:
-            statements = json.loads(pipe.read() or "[]")
+            child = json.loads(pipe.read() or "{}")
         assert os.waitpid(pid, 0)[1] == 0
+        statements = child["statements"]
         assert statements and not any(VERSION_TABLE in s for s in statements), statements
+        assert child["backend"] != parent_backend  # its own connection, not the parent's socket
         assert current_revision(engine) == head_revision()
         assert Store(pg_url).run("castmatch:r1")["run_id"] == "r1"  # the child's own connection wrote it
 
@@ -158,12 +163,22 @@ class TestTaskProcessConnections:
         assert backend_pid() == first and pings == []  # reused at once: no round trip to test it
         admin = _admin_engine()
         with admin.connect() as conn:  # the server ends it while it idles in the pool
-            conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+            assert conn.execute(sa.text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": first}).scalar()
         admin.dispose()
         monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
         second = backend_pid()  # tested, found dead, replaced: the caller never sees the error
         assert pings == [1] and second != first
         engine.dispose()
+
+    def test_recording_a_run_returns_its_row_on_sqlite_too(self, tmp_path):
+        store = Store(f"sqlite:///{tmp_path / 'store.db'}")  # make run's embedded store
+        first = store.register_run(run_key="castmatch:r1", roadmap_id="castmatch", kind="week", dag_id="d",
+                                   run_id="r1", clock="compressed")
+        again = store.register_run(run_key="castmatch:r1", roadmap_id="castmatch", kind="roadmap", dag_id="d2",
+                                   run_id="r2", clock="real")
+        assert (first["new"], again["new"]) == (True, False)
+        assert (again["started_at"], again["kind"], again["run_id"]) == (first["started_at"], "week", "r1")
+        assert again["updated_at"] > first["updated_at"]
 
 
 class TestSchemaMatchesMigrations:

@@ -45,16 +45,23 @@ def make_engine(url: str) -> sa.Engine:
             cursor.close()
 
         return engine
-    # a server that does not answer fails a connect in 10 s instead of hanging (libpq's option)
-    connect_args = {"connect_timeout": 10} if url.startswith("postgresql") else {}
-    engine = sa.create_engine(url, pool_size=2, max_overflow=4, connect_args=connect_args)
+    # a server that does not answer fails a connect in 10 s instead of hanging (libpq's option),
+    # unless the URL sets its own
+    wants_timeout = url.startswith("postgresql") and "connect_timeout" not in sa.engine.make_url(url).query
+    engine = sa.create_engine(url, pool_size=2, max_overflow=4,
+                              connect_args={"connect_timeout": 10} if wants_timeout else {})
     _ping_after_idle(engine)
+    # SQLAlchemy's recipe for engines made before a fork: the child starts with an empty pool of
+    # its own, whatever connection the parent may hold by then (the scheduler forks task processes)
+    os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
     return engine
 
 
 # A pooled connection is tested before reuse only after it sat idle this long: a task checks one
 # out a dozen times in a second (SQLAlchemy's pool_pre_ping would test it on each, a round trip
 # apiece), while a connection a server restart or an idle timeout could have closed has waited.
+# (One used within the last seconds is handed out untested: if the server restarted just then, the
+# statement fails and the task's retry, or the store's own retry, uses a fresh connection.)
 PING_AFTER_IDLE_SECONDS = 5.0
 
 
@@ -76,8 +83,9 @@ def _ping_after_idle(engine: sa.Engine) -> None:
         try:
             engine.dialect.do_ping(dbapi_conn)
         except Exception as exc:
-            raise sa.exc.DisconnectionError(f"pooled connection dead after {time.monotonic() - idle_since:.0f} s "
-                                            f"idle: {exc}") from exc
+            # as pool_pre_ping does: the server went away, so every older pooled connection goes too
+            raise sa.exc.InvalidatePoolError(f"pooled connection dead after {time.monotonic() - idle_since:.0f} s "
+                                             f"idle: {exc}") from exc
 
 
 @functools.lru_cache(maxsize=8)
