@@ -109,13 +109,20 @@ def preload_llm_stack() -> float:
 def prepare_store() -> None:
     """Check the store's schema once here (upgrading it if it is behind), so task processes do
     not each query its version; the engine's dialect learns the server's version on this first
-    connection. No connection crosses the fork: the pool is emptied, each child opens its own."""
+    connection. Then rehearse an agent task's statements (rolled back), so forked tasks find them
+    compiled. No connection crosses the fork: the pool is emptied, each child opens its own."""
     from castmatch.store import ensure_schema
-    from castmatch.store.db import get_engine
 
-    with get_engine().connect():  # an unreachable store fails here, once, within its connect timeout
-        pass
-    ensure_schema().dispose()
+    engine = ensure_schema()  # an unreachable store fails here, once, within its connect timeout
+    try:
+        from castmatch.config import load_roadmap_cached
+        from castmatch.operators.agent import rehearse_store_statements
+        from castmatch.store import Store
+
+        with Store().rehearsal() as stand_in:
+            rehearse_store_statements(stand_in, load_roadmap_cached())
+    finally:
+        engine.dispose()
 
 
 def _streamed_tool_answer() -> bytes:

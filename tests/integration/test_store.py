@@ -146,6 +146,61 @@ class TestTaskProcessConnections:
         assert current_revision(engine) == head_revision()
         assert Store(pg_url).run("castmatch:r1")["run_id"] == "r1"  # the child's own connection wrote it
 
+    def test_agent_tasks_forked_after_the_rehearsal_compile_none_of_their_statements(
+            self, pg_url, redis_prefix, anthropic_conn, monkeypatch):
+        """The scheduler's preload rehearses an agent task's store statements, rolled back; task
+        processes forked after it run their units (the real operator, Claude through the fake API)
+        finding every statement compiled, and store what they did."""
+        import collections
+        import json
+        import os
+        import types
+
+        import pendulum
+        from sqlalchemy.engine.default import CACHE_MISS
+
+        from castmatch.factory import build_dags
+        from castmatch.preload import prepare_store
+
+        monkeypatch.setenv("CASTMATCH_LLM", "live")
+        prepare_store()
+        engine = get_engine(pg_url)
+        with engine.connect() as conn:  # rolled back: the rehearsal stored nothing
+            for table in ("cm_runs", "cm_unit_runs", "cm_deliverables", "cm_events", "cm_llm_calls", "cm_agents"):
+                assert conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() == 0, table
+        dag = build_dags(family="weeks")["castmatch_week_01"]
+        tasks = [t for t in dag.topological_sort() if type(t).__name__ == "AgentOperator"][:3]
+        logical = pendulum.datetime(2026, 1, 5, tz="UTC")
+
+        def run_in_a_task_process(task) -> list[str]:
+            read, write = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    compiled = []
+                    sa.event.listen(engine, "after_cursor_execute", lambda conn, cursor, statement, params, ctx, many:
+                                    ctx.cache_hit == CACHE_MISS and compiled.append(statement))
+                    ti = types.SimpleNamespace(dag_id=dag.dag_id, run_id="manual__1", try_number=1,
+                                               task_id=task.task_id, max_tries=0)
+                    task.execute({"ti": ti, "params": {"clock": "compressed"}, "logical_date": logical,
+                                  "dag_run": types.SimpleNamespace(start_date=logical),
+                                  "outlet_events": collections.defaultdict(lambda: types.SimpleNamespace(extra={}))})
+                    os.write(write, json.dumps(compiled).encode())
+                    code = 0
+                finally:
+                    os._exit(code)
+            os.close(write)
+            with os.fdopen(read) as pipe:
+                compiled = json.loads(pipe.read() or "null")
+            assert os.waitpid(pid, 0)[1] == 0, task.task_id
+            return compiled
+
+        for task in tasks:
+            assert run_in_a_task_process(task) == [], task.task_id
+        delivered = {d["work_unit_id"] for d in Store(pg_url).deliverables(dag_id=dag.dag_id)}
+        assert delivered == {t.work_unit_id for t in tasks}
+
     def test_a_pooled_connection_is_tested_only_after_idling_and_a_dead_one_replaced(self, pg_url, monkeypatch):
         from castmatch.store import db
         from tests.conftest import _admin_engine

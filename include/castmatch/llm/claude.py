@@ -273,6 +273,18 @@ class ClaudeBackend:
             return message
         raise AssertionError("unreachable")
 
+    def rehearse(self, request) -> None:
+        """Run this backend's store statements of one answered call (the budget check, the ledger
+        row started and completed with its kept answer, the response cache) on a rehearsing store
+        (``Store.rehearsal``), for ``castmatch.operators.agent.rehearse_store_statements``."""
+        context = self.context
+        model = self.budget.check(run_key=context.run_key, agent_id=request.agent_id, week=context.week,
+                                  model=request.model, input_tokens=1, max_tokens=self.settings.max_tokens)
+        row = self._ledger_start(context, request, model, "rehearsal", 1, 1)
+        self._ledger_finish(row, 0.0, dict.fromkeys(USAGE_KINDS, 0), "ok", None, model=model,
+                            keep={"run_key": context.run_key, "request_hash": "rehearsal", "model": model, "raw": "{}"})
+        self.store.cache_response("rehearsal", model, {})
+
     async def _settle(self, ticket, counted_input: int, output_tokens: int) -> None:
         """Settle a rate-limit reservation; a Redis error here never costs the paid answer (the
         reservation then simply expires with the window)."""

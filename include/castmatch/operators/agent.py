@@ -62,6 +62,44 @@ def open_unit_incident(config, store, log, *, run_key: str, state: str, unit, de
         log.error("incident of %s not stored (%s): the sweep cannot act on it", unit.id, exc)
 
 
+def rehearse_store_statements(store, config) -> None:
+    """Run each store statement of an agent task once, on a rehearsing store (``Store.rehearsal``:
+    nothing is stored), in the scheduler before it forks task processes (``castmatch.preload``):
+    they then find the statements compiled in the engine's cache instead of compiling each again
+    (about a millisecond of CPU each, some fifteen a task). Kept in step with ``execute``:
+    tests/integration/test_store.py fails when an agent task compiles a statement of its own."""
+    from types import SimpleNamespace
+
+    from castmatch.chains import passed_gates
+    from castmatch.llm.base import CallContext
+    from castmatch.llm.claude import ClaudeBackend
+    from castmatch.runs import roadmap_id_of, run_key_for
+    from castmatch.shared_redis import redis_conn_id
+    from castmatch.status import unit_states
+
+    roadmap_id = roadmap_id_of(config)
+    run_key = run_key_for(roadmap_id, dag_id="rehearsal", run_id="rehearsal")
+    agent = next(iter(config.agents.values()))
+    keys = {"dag_id": "rehearsal", "run_key": run_key, "run_id": "rehearsal", "work_unit_id": "rehearsal",
+            "agent_id": agent.id}
+    store.unit_override(run_key=run_key, work_unit_id="rehearsal")
+    store.upstream_deliverables(["rehearsal"], run_key=run_key)
+    store.register_run(run_key=run_key, roadmap_id=roadmap_id, kind="week", dag_id="rehearsal", run_id="rehearsal",
+                       clock="compressed")
+    store.sync_config(config, [next(iter(config.work_units))])  # what the first task of a run mirrors
+    store.unit_started(**keys, try_number=1, reconcile_purpose="agent")
+    redis_conn_id(config, store)
+    unit_states(store, run_key)  # a chain's consumer: its trigger's state
+    passed_gates(store, run_key)
+    store.agent_notices(run_key=run_key, agent_id=agent.id)
+    context = CallContext(dag_id="rehearsal", run_id="rehearsal", task_id="rehearsal", try_number=1,
+                          work_unit_id="rehearsal", week=1, run_key=run_key)
+    ClaudeBackend("live", settings=config.llm, store=store, context=context).rehearse(
+        SimpleNamespace(agent_id=agent.id, work_unit_id="rehearsal", model=agent.model))
+    store.save_deliverable(**keys, week=1, backend="live", model=agent.model, try_number=1, deliverable={
+        "status": "done", "summary": "rehearsal", "content": "rehearsal", "blockers": [], "progress": 100})
+
+
 class AgentOperator(BaseOperator):
     """Run work unit ``work_unit_id`` of the roadmap in ``roadmap_dir`` through its lead agent.
 

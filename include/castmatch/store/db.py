@@ -95,13 +95,19 @@ def _ping_after_idle(engine: sa.Engine) -> None:
                                              f"idle: {exc}") from exc
 
 
-@functools.lru_cache(maxsize=8)
 def get_engine(url: str | None = None) -> sa.Engine:
-    """One engine per URL per process."""
-    url = url or database_url()
+    """One engine per URL per process (no URL: ``database_url()``'s, the same engine as naming it)."""
+    return _engine(url or database_url())
+
+
+@functools.lru_cache(maxsize=8)
+def _engine(url: str) -> sa.Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     return make_engine(url)
+
+
+get_engine.cache_clear = _engine.cache_clear
 
 
 def _alembic_config(url: str):
@@ -153,8 +159,8 @@ def ensure_schema(url: str | None = None) -> sa.Engine:
 
 
 def _stored_revision(engine: sa.Engine) -> str | None:
-    try:
-        with engine.connect() as conn:
+    with engine.connect() as conn:  # an unreachable store fails here, not as "an empty database"
+        try:
             return conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
-    except sa.exc.DBAPIError:  # no version table yet: an empty database
-        return None
+        except (sa.exc.ProgrammingError, sa.exc.OperationalError):  # no version table yet: an empty database
+            return None

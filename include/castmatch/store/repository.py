@@ -3,7 +3,9 @@ so task retries and manual reruns never duplicate what is stored."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -32,13 +34,24 @@ def _upsert(conn: sa.Connection, table: sa.Table, values: dict, keys: Sequence[s
             returning: bool = False) -> dict | None:
     """INSERT … ON CONFLICT (keys) DO UPDATE, for PostgreSQL and SQLite alike; with ``returning``,
     the row as stored after it (in the same statement, not a second query)."""
-    stmt = _insert(conn, table).values(**values)
-    update = {k: stmt.excluded[k] for k in values if k not in keys and k not in set(keep) and k != "id"}
+    stmt = _upsert_statement(conn.dialect.name, table, tuple(values), tuple(keys), frozenset(keep), returning)
+    result = conn.execute(stmt, values)
+    return dict(result.mappings().one()) if returning else None
+
+
+@functools.lru_cache(maxsize=256)
+def _upsert_statement(dialect: str, table: sa.Table, columns: tuple[str, ...], keys: tuple[str, ...],
+                      keep: frozenset[str], returning: bool):
+    """The upsert of ``columns`` into ``table``, built once per process and shape: building it
+    (the ``excluded`` alias's column proxies) costs more CPU than running it, in every write."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table)
+    update = {k: stmt.excluded[k] for k in columns if k not in keys and k not in keep and k != "id"}
     stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=update)
-    if not returning:
-        conn.execute(stmt)
-        return None
-    return dict(conn.execute(stmt.returning(*table.c)).mappings().one())
+    return stmt.returning(*table.c) if returning else stmt
 
 
 def _lost_calls(*, run_key: str | None = None, work_unit_id: str | None = None,
@@ -65,11 +78,39 @@ def _all_tokens(c):
     return c.c.input_tokens + c.c.output_tokens + c.c.cache_creation_input_tokens + c.c.cache_read_input_tokens
 
 
+class _OneTransaction:
+    """The engine of a rehearsing ``Store``: every ``begin()`` and ``connect()`` block runs on one
+    connection, inside the one transaction the rehearsal rolls back."""
+
+    def __init__(self, conn: sa.Connection):
+        self._conn = conn
+
+    @contextlib.contextmanager
+    def begin(self):
+        yield self._conn
+
+    connect = begin
+
+
 class Store:
     """The CastMatch state store on one database (``CASTMATCH_DATABASE_URL`` by default)."""
 
     def __init__(self, url: str | None = None):
         self.engine = ensure_schema(url)
+
+    @contextlib.contextmanager
+    def rehearsal(self):
+        """A stand-in of this store whose reads and writes all run in one transaction, rolled back
+        when the block ends: statements run for what they leave in this process (their compiled
+        form, in the engine's cache, which task processes forked from it inherit); nothing is stored."""
+        with self.engine.connect() as conn:
+            outer = conn.begin()
+            try:
+                stand_in = object.__new__(type(self))
+                stand_in.engine = _OneTransaction(conn)
+                yield stand_in
+            finally:
+                outer.rollback()
 
     # ---------------------------------------------------------------- configuration mirror
 
@@ -205,11 +246,11 @@ class Store:
     @staticmethod
     def _event(conn, kind: str, message: str = "", *, run_key: str | None = None, roadmap_id: str | None = None,
                dag_id=None, run_id=None, work_unit_id=None, agent_id=None, data=None) -> None:
-        conn.execute(sa.insert(t.events).values(
-            ts=utcnow(), kind=kind, roadmap_id=roadmap_id or (roadmap_of(run_key) if run_key else ""),
-            run_key=run_key, dag_id=dag_id, run_id=run_id, work_unit_id=work_unit_id, agent_id=agent_id,
-            message=message, data=data,
-        ))
+        conn.execute(sa.insert(t.events), {  # parameters apart: the statement's shape is cached
+            "ts": utcnow(), "kind": kind, "roadmap_id": roadmap_id or (roadmap_of(run_key) if run_key else ""),
+            "run_key": run_key, "dag_id": dag_id, "run_id": run_id, "work_unit_id": work_unit_id,
+            "agent_id": agent_id, "message": message, "data": data,
+        })
 
     # ---------------------------------------------------------------- reads
 
