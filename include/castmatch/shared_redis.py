@@ -29,6 +29,33 @@ def driver_info():
     return DriverInfo()
 
 
+def client_from_url(url: str, *, timeout: float, fail_fast: bool = True):
+    """A redis client for ``url``, identified by ``driver_info()``, with ``timeout`` on its socket.
+    ``fail_fast``: no retries and the same connect timeout (redis-py retries a refused connection
+    with back-off for ~3 s by default); the rate limiter, which waits for a Redis that is down on
+    its own terms, keeps redis-py's retries."""
+    import redis
+
+    return redis.Redis.from_url(url, **_client_options(timeout, fail_fast))
+
+
+def async_client_from_url(url: str, *, timeout: float, fail_fast: bool = True):
+    """``client_from_url``'s asyncio twin (one per event loop: a client is bound to its loop)."""
+    import redis.asyncio
+
+    return redis.asyncio.Redis.from_url(url, **_client_options(timeout, fail_fast))
+
+
+def _client_options(timeout: float, fail_fast: bool) -> dict:
+    options = {"socket_timeout": timeout, "driver_info": driver_info()}
+    if fail_fast:
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        options.update(socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
+    return options
+
+
 def redis_conn_id(config=None, store=None) -> str:
     """The roadmap's Redis connection id (``roadmap.yaml`` ``connections.redis``), or the one that
     stands in for it after a level 1 fallback (recorded in ``store``)."""

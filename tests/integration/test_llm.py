@@ -186,8 +186,7 @@ class TestRateLimiter:
         it makes (~5 ms of CPU) unless it is given it: ours are, from one made per process."""
         import importlib.metadata
 
-        from castmatch.probes.checks import redis_client_from_url
-        from castmatch.shared_redis import driver_info
+        from castmatch.shared_redis import client_from_url, driver_info
 
         assert driver_info().lib_version == importlib.metadata.version("redis")
 
@@ -206,7 +205,7 @@ class TestRateLimiter:
         result = backend(config, pg_url, limiter=limiter).generate(request)  # its async client
         assert result.deliverable.status == "done" and limiter._async  # made and used
         limiter.ping()  # its sync client
-        memory = redis_client_from_url(os.environ["CASTMATCH_REDIS_URL"])  # the agents' memory's
+        memory = client_from_url(os.environ["CASTMATCH_REDIS_URL"], timeout=2)  # the agents' memory's
         assert memory.ping() and memory.connection_pool.connection_kwargs["driver_info"] is driver_info()
         memory.close()
 

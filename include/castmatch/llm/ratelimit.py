@@ -130,11 +130,9 @@ class RedisRateLimiter:
 
     def _client(self):
         if self._sync is None:
-            import redis
+            from castmatch.shared_redis import client_from_url
 
-            from castmatch.shared_redis import driver_info
-
-            self._sync = redis.Redis.from_url(self.url, socket_timeout=10, driver_info=driver_info())
+            self._sync = client_from_url(self.url, timeout=10, fail_fast=False)
         return self._sync
 
     def ping(self) -> None:
@@ -176,11 +174,9 @@ class RedisRateLimiter:
     def _aclient(self):
         loop = id(asyncio.get_running_loop())
         if loop not in self._async:
-            import redis.asyncio as aredis
+            from castmatch.shared_redis import async_client_from_url
 
-            from castmatch.shared_redis import driver_info
-
-            self._async[loop] = aredis.Redis.from_url(self.url, socket_timeout=10, driver_info=driver_info())
+            self._async[loop] = async_client_from_url(self.url, timeout=10, fail_fast=False)
         return self._async[loop]
 
     async def aacquire(self, model: str, input_tokens: int) -> Ticket:

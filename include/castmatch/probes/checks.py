@@ -86,17 +86,6 @@ def redis_client(conn, *, timeout: float = TIMEOUT_SECONDS):
     return redis.Redis(**kwargs)
 
 
-def redis_client_from_url(url: str, *, timeout: float = TIMEOUT_SECONDS):
-    import redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    from castmatch.shared_redis import driver_info
-
-    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                retry=Retry(NoBackoff(), 0), driver_info=driver_info())
-
-
 SQL_DRIVERS = {"postgres": "postgresql+psycopg2", "postgresql": "postgresql+psycopg2"}
 PG_SSL_EXTRAS = ("sslmode", "sslrootcert", "sslcert", "sslkey")
 
