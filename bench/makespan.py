@@ -8,7 +8,7 @@ person has to answer anything.
 
 Prints what it compared and how, each makespan (median of the runs), the critical-path bound, the
 scheduler's idle CPU, the per-hop breakdown (scheduling gap, queue wait, time in the task beyond the
-call) and, last, ours/twin under the shipped settings (config/scheduler.env). Goal: <= 1.05.
+call), the critical path as it ran summed by what its time went to, and, last, ours/twin under the shipped settings (config/scheduler.env). Goal: <= 1.05.
 ``--sweep``: the same under each candidate scheduler setting (SWEEP), one Airflow each, as a table.
 Env: BENCH_LATENCY (default 2 s), BENCH_RUNS (default 3; 1 with --sweep), BENCH_WEEKS (default: 1 and
 the heaviest), BENCH_WARMUP (1 uncounted run of each first), BENCH_IDLE_SECONDS (30), AIRFLOW__CORE__PARALLELISM (default 8), BENCH_DATABASE
@@ -178,7 +178,43 @@ def hops(af, dag_id: str, run_id: str, dag, latency: float) -> dict:
         if isinstance(task, AgentOperator) and start and end:
             overheads.append((end - start).total_seconds() - latency)
     med = lambda xs: statistics.median(xs) if xs else float("nan")  # noqa: E731
-    return {"gap": med(gaps), "wait": med(waits), "overhead": med(overheads)}
+    return {"gap": med(gaps), "wait": med(waits), "overhead": med(overheads), **realized_path(tis, dag, latency)}
+
+
+def realized_path(tis: dict, dag, latency: float) -> dict:
+    """The run's critical path as it happened (from the task that ended last, each step back to the
+    upstream that ended last), its time summed by what it was spent on: scheduling gaps, queue
+    waits, work units beyond the call, gates (our sensors' pokes; the twin's instant tasks), the rest."""
+    from castmatch.operators.agent import AgentOperator
+    from castmatch.operators.gate import GateSensor
+
+    def end(task_id):
+        return _when(tis[task_id]["end_date"]) if task_id in tis and tis[task_id]["end_date"] else None
+
+    done = [t for t in dag.tasks if end(t.task_id)]
+    if not done:
+        return {}
+    task = max(done, key=lambda t: end(t.task_id))
+    spent = dict.fromkeys(("path_gap", "path_wait", "path_units", "path_gates", "path_other"), 0.0)
+    spent["path_tasks"] = 0
+    while task is not None:
+        ti = tis[task.task_id]
+        queued, start, finish = _when(ti.get("queued_when")), _when(ti["start_date"]), end(task.task_id)
+        ups = [dag.get_task(u) for u in task.upstream_task_ids if end(u)]
+        before = max(ups, key=lambda t: end(t.task_id)) if ups else None
+        if before is not None and queued:
+            spent["path_gap"] += (queued - end(before.task_id)).total_seconds()
+        if queued and start:
+            spent["path_wait"] += (start - queued).total_seconds()
+        if start and finish:
+            took = (finish - start).total_seconds()
+            if isinstance(task, AgentOperator):
+                spent["path_units"] += took - latency
+            else:
+                spent["path_gates" if isinstance(task, GateSensor) else "path_other"] += took
+        spent["path_tasks"] += 1
+        task = before
+    return spent
 
 
 def scheduler_cpu(af) -> float:
@@ -249,6 +285,12 @@ def _hop_line(label: str, h: dict) -> str:
             f"in-task beyond the call {h['overhead']:.2f} s")
 
 
+def _path_line(label: str, h: dict) -> str:
+    return (f"{label}: {h['path_tasks']:.0f} tasks, scheduling gaps {h['path_gap']:.2f} s, queue waits "
+            f"{h['path_wait']:.2f} s, units beyond the call {h['path_units']:.2f} s, gates {h['path_gates']:.2f} s, "
+            f"other tasks {h['path_other']:.2f} s")
+
+
 def main() -> None:
     config = load_roadmap()
     weeks = weeks_to_measure(config)
@@ -286,6 +328,8 @@ def main() -> None:
     for label, out in results:
         for w in weeks:
             print(f"{label}, week {w}: " + _hop_line("twin", out[w]["twin_hops"]) + "; " + _hop_line("ours", out[w]["ours_hops"]))
+            print(f"{label}, week {w}, the critical path as it ran (medians): " + _path_line("twin", out[w]["twin_hops"])
+                  + "; " + _path_line("ours", out[w]["ours_hops"]))
     shipped = results[-1][1] if not sweep else None
     if shipped:
         ratios = [shipped[w]["ours"] / shipped[w]["twin"] for w in weeks]

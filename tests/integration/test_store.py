@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from castmatch.config import load_roadmap
@@ -34,6 +35,21 @@ class TestMigrations:
         again = subprocess.run([str(CASTMATCH_BIN), "db", "upgrade"], capture_output=True, text=True)
         assert again.returncode == 0 and head_revision() in again.stdout
         assert "postgres@" not in again.stdout  # no credentials echoed
+
+    def test_an_unreachable_store_is_an_error_not_an_empty_database_to_migrate(self, monkeypatch):
+        from castmatch.store import db
+
+        upgrades = []
+        monkeypatch.setattr(db, "upgrade", lambda *args, **kwargs: upgrades.append(args))
+        nowhere = "postgresql+psycopg2://postgres@127.0.0.1:1/castmatch"  # nothing listens on port 1
+        with pytest.raises(sa.exc.OperationalError, match="127.0.0.1"):
+            db.ensure_schema(nowhere)
+        assert upgrades == []  # failed once, at the connection, not again in a migration
+
+    def test_the_default_store_and_its_url_named_are_one_engine(self, pg_url):
+        from castmatch.store.db import database_url
+
+        assert database_url() == pg_url and get_engine() is get_engine(pg_url)
 
     def test_older_database_is_upgraded_without_losing_rows(self, pg_url):
         from castmatch.store.db import upgrade
