@@ -70,9 +70,8 @@ class AgentMemory:
 def agent_memory(config, store=None, *, url: str | None = None) -> AgentMemory | None:
     """The memory of ``config``'s roadmap in the shared Redis (``url``, else connection
     ``castmatch_redis`` or ``$CASTMATCH_REDIS_URL``); None when no Redis is configured."""
-    from castmatch.shared_redis import client_from_url
     from castmatch.runs import roadmap_id_of
-    from castmatch.shared_redis import shared_redis_url
+    from castmatch.shared_redis import client_from_url, shared_redis_url
 
     url = url or shared_redis_url(config, store)
     if not url:

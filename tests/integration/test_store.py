@@ -125,37 +125,47 @@ class TestStore:
             assert conn.execute(sa.text("SELECT count(*) FROM cm_work_units")).scalar() == len(config.work_units)
 
 
+def in_a_task_process(work):
+    """``work()`` run in a child forked from this process, as an executor forks a task process;
+    returns what it returned (through a pipe, as JSON)."""
+    import json
+    import os
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.write(write, json.dumps(work()).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        result = json.loads(pipe.read() or "null")
+    assert os.waitpid(pid, 0)[1] == 0
+    return result
+
+
 class TestTaskProcessConnections:
     def test_the_scheduler_checks_the_schema_once_and_forked_tasks_ask_it_no_more(self, pg_url):
-        import json
-        import os
-
         from castmatch.preload import prepare_store
 
         prepare_store()  # the scheduler, before it forks task processes: an empty database is upgraded
         engine = get_engine(pg_url)
         with engine.connect() as conn:  # even a connection the parent pooled later stays the parent's
             parent_backend = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # a task process
-            code = 1
-            try:
-                seen = []
-                sa.event.listen(engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
-                store = Store(pg_url)
-                store.register_run(run_key="castmatch:r1", roadmap_id="castmatch", kind="week", dag_id="d",
-                                   run_id="r1", clock="compressed")
-                with engine.connect() as conn:
-                    backend = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
-                os.write(write, json.dumps({"statements": seen, "backend": backend}).encode())
-                code = 0
-            finally:
-                os._exit(code)
-        os.close(write)
-        with os.fdopen(read) as pipe:
-            child = json.loads(pipe.read() or "{}")
-        assert os.waitpid(pid, 0)[1] == 0
+        def task():
+            seen = []
+            sa.event.listen(engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+            store = Store(pg_url)
+            store.register_run(run_key="castmatch:r1", roadmap_id="castmatch", kind="week", dag_id="d",
+                               run_id="r1", clock="compressed")
+            with engine.connect() as conn:
+                backend = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+            return {"statements": seen, "backend": backend}
+
+        child = in_a_task_process(task)
         statements = child["statements"]
         assert statements and not any(VERSION_TABLE in s for s in statements), statements
         assert child["backend"] != parent_backend  # its own connection, not the parent's socket
@@ -168,8 +178,7 @@ class TestTaskProcessConnections:
         processes forked after it run their units (the real operator, Claude through the fake API)
         finding every statement compiled, and store what they did."""
         import collections
-        import json
-        import os
+        import functools
         import types
 
         import pendulum
@@ -188,32 +197,19 @@ class TestTaskProcessConnections:
         tasks = [t for t in dag.topological_sort() if type(t).__name__ == "AgentOperator"][:3]
         logical = pendulum.datetime(2026, 1, 5, tz="UTC")
 
-        def run_in_a_task_process(task) -> list[str]:
-            read, write = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                code = 1
-                try:
-                    compiled = []
-                    sa.event.listen(engine, "after_cursor_execute", lambda conn, cursor, statement, params, ctx, many:
-                                    ctx.cache_hit == CACHE_MISS and compiled.append(statement))
-                    ti = types.SimpleNamespace(dag_id=dag.dag_id, run_id="manual__1", try_number=1,
-                                               task_id=task.task_id, max_tries=0)
-                    task.execute({"ti": ti, "params": {"clock": "compressed"}, "logical_date": logical,
-                                  "dag_run": types.SimpleNamespace(start_date=logical),
-                                  "outlet_events": collections.defaultdict(lambda: types.SimpleNamespace(extra={}))})
-                    os.write(write, json.dumps(compiled).encode())
-                    code = 0
-                finally:
-                    os._exit(code)
-            os.close(write)
-            with os.fdopen(read) as pipe:
-                compiled = json.loads(pipe.read() or "null")
-            assert os.waitpid(pid, 0)[1] == 0, task.task_id
+        def run(task):
+            compiled = []
+            sa.event.listen(engine, "after_cursor_execute", lambda conn, cursor, statement, params, ctx, many:
+                            ctx.cache_hit == CACHE_MISS and compiled.append(statement))
+            ti = types.SimpleNamespace(dag_id=dag.dag_id, run_id="manual__1", try_number=1, task_id=task.task_id,
+                                       max_tries=0)
+            task.execute({"ti": ti, "params": {"clock": "compressed"}, "logical_date": logical,
+                          "dag_run": types.SimpleNamespace(start_date=logical),
+                          "outlet_events": collections.defaultdict(lambda: types.SimpleNamespace(extra={}))})
             return compiled
 
         for task in tasks:
-            assert run_in_a_task_process(task) == [], task.task_id
+            assert in_a_task_process(functools.partial(run, task)) == [], task.task_id
         delivered = {d["work_unit_id"] for d in Store(pg_url).deliverables(dag_id=dag.dag_id)}
         assert delivered == {t.work_unit_id for t in tasks}
 
