@@ -23,11 +23,15 @@ def utcnow() -> dt.datetime:
 
 def _insert(conn: sa.Connection, table: sa.Table):
     """The dialect's INSERT (PostgreSQL or SQLite), the one with ON CONFLICT clauses."""
-    if conn.dialect.name == "postgresql":
+    return _dialect_insert(conn.dialect.name)(table)
+
+
+def _dialect_insert(dialect: str):
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+    return insert
 
 
 def _upsert(conn: sa.Connection, table: sa.Table, values: dict, keys: Sequence[str], keep: Iterable[str] = (),
@@ -44,11 +48,7 @@ def _upsert_statement(dialect: str, table: sa.Table, columns: tuple[str, ...], k
                       keep: frozenset[str], returning: bool):
     """The upsert of ``columns`` into ``table``, built once per process and shape: building it
     (the ``excluded`` alias's column proxies) costs more CPU than running it, in every write."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table)
+    stmt = _dialect_insert(dialect)(table)
     update = {k: stmt.excluded[k] for k in columns if k not in keys and k not in keep and k != "id"}
     stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=update)
     return stmt.returning(*table.c) if returning else stmt
