@@ -125,6 +125,53 @@ class TestStore:
             assert conn.execute(sa.text("SELECT count(*) FROM cm_work_units")).scalar() == len(config.work_units)
 
 
+RESULT = "RESULT "
+# A scheduler: prepares the store as the preload does, then forks three of week 1's agent tasks one
+# after another; prints what each compiled, and what the rehearsal left stored.
+SCHEDULER_FORKING_AGENT_TASKS = f"""
+import collections, json, os, types
+import pendulum
+import sqlalchemy as sa
+from sqlalchemy.engine.default import CACHE_MISS
+from castmatch.factory import build_dags
+from castmatch.preload import prepare_store
+from castmatch.store.db import get_engine
+
+prepare_store()
+engine = get_engine()
+with engine.connect() as conn:
+    stored = {{t: conn.execute(sa.text("SELECT count(*) FROM " + t)).scalar() for t in
+              ("cm_runs", "cm_unit_runs", "cm_deliverables", "cm_events", "cm_llm_calls", "cm_agents")}}
+engine.dispose()
+dag = build_dags(family="weeks")["castmatch_week_01"]
+logical = pendulum.datetime(2026, 1, 5, tz="UTC")
+compiled_by_task = {{}}
+for task in [t for t in dag.topological_sort() if type(t).__name__ == "AgentOperator"][:3]:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            compiled = []
+            sa.event.listen(engine, "after_cursor_execute", lambda conn, cursor, statement, params, ctx, many:
+                            ctx.cache_hit == CACHE_MISS and compiled.append(statement))
+            ti = types.SimpleNamespace(dag_id=dag.dag_id, run_id="manual__1", try_number=1, task_id=task.task_id,
+                                       max_tries=0)
+            task.execute({{"ti": ti, "params": {{"clock": "compressed"}}, "logical_date": logical,
+                          "dag_run": types.SimpleNamespace(start_date=logical),
+                          "outlet_events": collections.defaultdict(lambda: types.SimpleNamespace(extra={{}}))}})
+            os.write(write, json.dumps(compiled).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        compiled_by_task[task.work_unit_id] = json.loads(pipe.read() or "null")
+    assert os.waitpid(pid, 0)[1] == 0, task.task_id
+print("{RESULT}" + json.dumps({{"stored_by_the_rehearsal": stored, "compiled_by_task": compiled_by_task}}))
+"""
+
+
 def in_a_task_process(work):
     """``work()`` run in a child forked from this process, as an executor forks a task process;
     returns what it returned (through a pipe, as JSON)."""
@@ -173,46 +220,25 @@ class TestTaskProcessConnections:
         assert Store(pg_url).run("castmatch:r1")["run_id"] == "r1"  # the child's own connection wrote it
 
     def test_agent_tasks_forked_after_the_rehearsal_compile_none_of_their_statements(
-            self, pg_url, redis_prefix, anthropic_conn, monkeypatch):
+            self, pg_url, redis_prefix, anthropic_conn):
         """The scheduler's preload rehearses an agent task's store statements, rolled back; task
-        processes forked after it run their units (the real operator, Claude through the fake API)
-        finding every statement compiled, and store what they did."""
-        import collections
-        import functools
-        import types
+        processes forked after it run their units (the real operator, Claude through the fake API,
+        the real Redis) finding every statement compiled, and store what they did. The scheduler is a
+        fresh process here, as in Airflow: forking this test's own process, which has threads,
+        could leave a child stuck on a lock one of them held."""
+        import json
+        import os
 
-        import pendulum
-        from sqlalchemy.engine.default import CACHE_MISS
-
-        from castmatch.factory import build_dags
-        from castmatch.preload import prepare_store
-
-        monkeypatch.setenv("CASTMATCH_LLM", "live")
-        prepare_store()
-        engine = get_engine(pg_url)
-        with engine.connect() as conn:  # rolled back: the rehearsal stored nothing
-            for table in ("cm_runs", "cm_unit_runs", "cm_deliverables", "cm_events", "cm_llm_calls", "cm_agents"):
-                assert conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() == 0, table
-        dag = build_dags(family="weeks")["castmatch_week_01"]
-        tasks = [t for t in dag.topological_sort() if type(t).__name__ == "AgentOperator"][:3]
-        logical = pendulum.datetime(2026, 1, 5, tz="UTC")
-
-        def run(task):
-            compiled = []
-            sa.event.listen(engine, "after_cursor_execute", lambda conn, cursor, statement, params, ctx, many:
-                            ctx.cache_hit == CACHE_MISS and compiled.append(statement))
-            ti = types.SimpleNamespace(dag_id=dag.dag_id, run_id="manual__1", try_number=1, task_id=task.task_id,
-                                       max_tries=0)
-            task.execute({"ti": ti, "params": {"clock": "compressed"}, "logical_date": logical,
-                          "dag_run": types.SimpleNamespace(start_date=logical),
-                          "outlet_events": collections.defaultdict(lambda: types.SimpleNamespace(extra={}))})
-            return compiled
-
-        for task in tasks:
-            assert in_a_task_process(functools.partial(run, task)) == [], task.task_id
-        delivered = {d["work_unit_id"] for d in Store(pg_url).deliverables(dag_id=dag.dag_id)}
-        assert delivered == {t.work_unit_id for t in tasks}
-
+        env = {**os.environ, "CASTMATCH_LLM": "live"}
+        out = subprocess.run([sys.executable, "-c", SCHEDULER_FORKING_AGENT_TASKS], capture_output=True, text=True,
+                             env=env, timeout=300)
+        assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+        result = json.loads(out.stdout.rsplit(RESULT, 1)[1])
+        assert result["stored_by_the_rehearsal"] == dict.fromkeys(result["stored_by_the_rehearsal"], 0)
+        assert len(result["compiled_by_task"]) == 3
+        assert result["compiled_by_task"] == dict.fromkeys(result["compiled_by_task"], [])
+        delivered = {d["work_unit_id"] for d in Store(pg_url).deliverables(dag_id="castmatch_week_01")}
+        assert delivered == set(result["compiled_by_task"])
     def test_a_pooled_connection_is_tested_only_after_idling_and_a_dead_one_replaced(self, pg_url, monkeypatch):
         from castmatch.store import db
         from tests.conftest import _admin_engine
