@@ -234,6 +234,57 @@ def scheduler_cpu(af) -> float:
     return total
 
 
+CPU_KINDS = ("scheduler", "task processes", "api-server", "dag-processor", "triggerer", "PostgreSQL", "Redis",
+             "bench (fake Claude)")
+
+
+def cpu_by_kind(af) -> dict[str, float]:
+    """CPU seconds used so far, by kind of process: Airflow's (each with the children it reaped: a
+    LocalExecutor worker's are the task processes it ran), the databases' (PostgreSQL's postmaster
+    reaps its backends) and this process's (the fake Messages API server answering ours; the twin
+    sends it nothing). Read between runs, when no task process is alive, the differences are a run's."""
+    import psutil
+
+    def used(proc) -> float:
+        t = proc.cpu_times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    def kind_of(cmdline: str) -> str | None:
+        for kind in ("scheduler", "api-server", "dag-processor", "triggerer"):
+            if kind in cmdline or kind.replace("-", "_") in cmdline:  # the API server retitles itself api_server
+                return kind
+        return None
+
+    spent = dict.fromkeys(CPU_KINDS, 0.0)
+    top = psutil.Process(af.proc.pid)
+    for proc in top.children():  # airflow standalone's components, each with its subtree
+        try:
+            kind = kind_of(" ".join(proc.cmdline()))
+            if kind is None:
+                continue
+            spent[kind] += proc.cpu_times().user + proc.cpu_times().system
+            for child in proc.children(recursive=True):
+                spent["task processes" if kind == "scheduler" else kind] += used(child)
+            # children the component itself reaped (a worker it replaced, a task run it forked)
+            t = proc.cpu_times()
+            spent["task processes" if kind == "scheduler" else kind] += t.children_user + t.children_system
+        except psutil.NoSuchProcess:
+            continue
+    for proc in psutil.process_iter(["name"]):
+        try:
+            if proc.info["name"] in ("postgres", "postmaster"):
+                spent["PostgreSQL"] += proc.cpu_times().user + proc.cpu_times().system
+                if proc.ppid() == 1:
+                    spent["PostgreSQL"] += proc.cpu_times().children_user + proc.cpu_times().children_system
+            elif proc.info["name"] == "redis-server":
+                spent["Redis"] += used(proc)
+        except psutil.NoSuchProcess:
+            continue
+    me = psutil.Process().cpu_times()
+    spent["bench (fake Claude)"] = me.user + me.system
+    return spent
+
+
 def measure(config, weeks: list[int], server, settings: dict, runs: int) -> dict:
     """One Airflow with ``settings`` (over the shipped ones): the scheduler's idle CPU, then each week's
     twin and ours in alternation. Returns per week the median makespans and hop breakdowns."""
@@ -259,8 +310,11 @@ def measure(config, weeks: list[int], server, settings: dict, runs: int) -> dict
             ours, twin, ours_hops, twin_hops = [], [], [], []
             for i in range(-WARMUP, runs):  # the warm-up runs (i < 0) are not counted
                 for dag_id, spans, hop in ((twin_id(w), twin, twin_hops), (f"castmatch_week_{w:02d}", ours, ours_hops)):
+                    cpu_before = cpu_by_kind(af)
                     run_id = af.trigger(dag_id, {"clock": "compressed"})
                     state = af.wait_run(dag_id, run_id, 900)
+                    time.sleep(1)  # the last task processes reaped
+                    cpu_after = cpu_by_kind(af)
                     if state != "success":
                         bad = [(t["task_id"], t["state"]) for t in af.task_instances(dag_id, run_id)
                                if t["state"] not in ("success", "skipped")]
@@ -270,7 +324,8 @@ def measure(config, weeks: list[int], server, settings: dict, runs: int) -> dict
                               flush=True)
                         continue
                     spans.append(af.makespan(dag_id, run_id))
-                    hop.append(hops(af, dag_id, run_id, dag, LATENCY))
+                    hop.append({**hops(af, dag_id, run_id, dag, LATENCY),
+                                **{f"cpu {k}": cpu_after[k] - cpu_before[k] for k in CPU_KINDS}})
                 if i >= 0:
                     print(f"  week {w} run {i + 1}: twin {twin[-1]:.1f} s, ours {ours[-1]:.1f} s", flush=True)
             out[w] = {"tasks": len(dag.tasks), "units": len(config.weeks[w].work_units),
@@ -328,6 +383,11 @@ def main() -> None:
     for label, out in results:
         for w in weeks:
             print(f"{label}, week {w}: " + _hop_line("twin", out[w]["twin_hops"]) + "; " + _hop_line("ours", out[w]["ours_hops"]))
+            print(f"{label}, week {w}, CPU seconds a run used, by process (medians), twin / ours: " + ", ".join(
+                f"{k} {out[w]['twin_hops'][f'cpu {k}']:.1f} / {out[w]['ours_hops'][f'cpu {k}']:.1f}" for k in CPU_KINDS)
+                + f"; all {sum(out[w]['twin_hops'][f'cpu {k}'] for k in CPU_KINDS):.1f} / "
+                f"{sum(out[w]['ours_hops'][f'cpu {k}'] for k in CPU_KINDS):.1f} (this machine has "
+                f"{os.cpu_count()} cores)")
             print(f"{label}, week {w}, the critical path as it ran (medians): " + _path_line("twin", out[w]["twin_hops"])
                   + "; " + _path_line("ours", out[w]["ours_hops"]))
     shipped = results[-1][1] if not sweep else None

@@ -145,6 +145,12 @@ def _streamed_tool_answer() -> bytes:
     return b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
 
 
+# Pydantic caches a parametrised generic model weakly: the SDK's stream builds
+# ``ParsedMessage[ResponseFormatT]`` for every event and drops it, so a collection between the
+# warm-up and the fork loses it and each task process builds it again (~8 ms of CPU). Held here.
+_sdk_generics: list = []
+
+
 def warm_messages_api() -> dict:
     """Stream one Messages answer through the SDK, answered in memory (no socket is opened): the
     SDK builds the validators of its response and event models and imports its HTTP transport on
@@ -155,6 +161,10 @@ def warm_messages_api() -> dict:
     import anthropic
     import anyio
     import httpx2
+    from anthropic.lib.streaming._messages import ParsedMessage, ResponseFormatT
+
+    if not _sdk_generics:
+        _sdk_generics.append(ParsedMessage[ResponseFormatT])
 
     def answer(request):
         return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=_streamed_tool_answer())

@@ -102,6 +102,24 @@ def test_the_scheduler_warms_the_sdk_answer_path_without_a_socket(monkeypatch):
     assert warm_messages_api() == {"a": 1}  # the streamed tool call, assembled by the SDK
 
 
+def test_after_the_warm_up_a_streamed_answer_builds_no_model_class(monkeypatch):
+    """What a forked task inherits stays built: a garbage collection between the scheduler's
+    warm-up and the fork must not drop a model class the SDK's stream needs again."""
+    import gc
+
+    from pydantic._internal import _generics
+
+    from castmatch.preload import warm_messages_api
+
+    warm_messages_api()
+    gc.collect()
+    built = []
+    create = _generics.create_generic_submodel
+    monkeypatch.setattr(_generics, "create_generic_submodel", lambda *a, **k: built.append(a[0]) or create(*a, **k))
+    assert warm_messages_api() == {"a": 1}
+    assert built == []
+
+
 def test_step_timings_round_trip_through_a_log_line():
     from castmatch.timing import mark, parse_line, track
 
