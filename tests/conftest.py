@@ -63,9 +63,9 @@ def create_pg_database() -> str:
 def drop_pg_database(url: str) -> None:
     import sqlalchemy as sa
 
-    from castmatch.store.db import get_engine
+    from castmatch.store.db import forget_engines
 
-    get_engine.cache_clear()
+    forget_engines()
     name = url.rsplit("/", 1)[1]
     engine = _admin_engine()
     with engine.connect() as conn:

@@ -315,6 +315,8 @@ class FakeAnthropic:
         self.batch_delay = batch_delay
         self.url = ""
         self.requests: list[RecordedRequest] = []
+        self.in_flight = 0  # requests being answered now
+        self.max_in_flight = 0  # the most answered at once since the start (or the last reset)
         self._queue: deque[str] = deque()
         self._cache: set[str] = set()
         self._batches: dict[str, _Batch] = {}
@@ -379,6 +381,7 @@ class FakeAnthropic:
             self.requests.clear()
             self._cache.clear()
             self._batches.clear()
+            self.max_in_flight = self.in_flight
 
     # ------------------------------------------------------------------ internals
 
@@ -419,12 +422,17 @@ class FakeAnthropic:
         record = RecordedRequest(time.monotonic(), path, method, headers, body)
         with self._lock:
             self.requests.append(record)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             self._dispatch(handler, record, raw)
         except _Stopped:
             handler.close_connection = True
         except (BrokenPipeError, ConnectionResetError):
             handler.close_connection = True
+        finally:
+            with self._lock:
+                self.in_flight -= 1
 
     def _dispatch(self, handler: _Handler, record: RecordedRequest, raw: bytes) -> None:
         path, method, body = record.path, record.method, record.body

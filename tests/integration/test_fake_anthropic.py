@@ -172,11 +172,9 @@ class TestFakeAnthropic:
     def test_concurrent_requests_are_served_in_parallel(self, fake):
         fake.latency = 0.5
         client = client_for(fake)
-        started = time.monotonic()
         with ThreadPoolExecutor(max_workers=20) as pool:
             messages = list(pool.map(lambda i: client.messages.create(**deliverable_request(f"unit {i}")), range(20)))
-        elapsed = time.monotonic() - started
-        assert elapsed < 3.0, elapsed
+        assert fake.max_in_flight >= 10, fake.max_in_flight  # answered side by side, not queued one by one
         assert len(messages) == 20 and len(fake.requests) == 20
 
     def test_batches_create_retrieve_results(self, fake):

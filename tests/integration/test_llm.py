@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -216,11 +215,10 @@ class TestFanOut:
         settings = fast_llm_settings(config)
         b = ClaudeBackend("live", settings=settings, store=Store(pg_url), limiter=limiter_from_settings(settings))
         requests = [request_for(config, u.id) for u in config.weeks[1].work_units[:11]]
-        started = time.perf_counter()
         results = b.generate_many(requests)
-        elapsed = time.perf_counter() - started
         assert all(not isinstance(r, BaseException) and r.deliverable.status == "done" for r in results)
-        assert elapsed < 11 * 0.5 / 2, f"{elapsed:.2f} s for 11 calls of 0.5 s"
+        # overlapping, not one after the other (counted by the server, not timed: a slow machine is no failure)
+        assert anthropic_conn.max_in_flight >= 6, f"at most {anthropic_conn.max_in_flight} of 11 calls at once"
         assert len(Store(pg_url).llm_calls()) == 11
 
 

@@ -107,7 +107,9 @@ def _engine(url: str) -> sa.Engine:
     return make_engine(url)
 
 
-get_engine.cache_clear = _engine.cache_clear
+def forget_engines() -> None:
+    """Drop the engines made so far (a test about to drop the database they point at)."""
+    _engine.cache_clear()
 
 
 def _alembic_config(url: str):
