@@ -144,6 +144,45 @@ class TestHttpAndLlmProbes:
             "probe", "live", "ok", "castmatch:roadmap:r1", "castmatch")
         assert call["input_tokens"] > 0 and call["cost_usd"] > 0
 
+    def test_llm_live_takes_the_agents_fresh_answer_instead_of_paying_a_query(self, config, store, anthropic_conn,
+                                                                             monkeypatch):
+        from castmatch.llm.base import CallContext
+        from castmatch.llm.claude import ClaudeBackend
+        from castmatch.llm.prompt import build_request
+        from castmatch.probes import checks
+        from tests.helpers import fast_llm_settings
+
+        monkeypatch.setenv("CASTMATCH_LLM", "live")
+        claude = probe(config, "claude")
+        unit = config.work_units["fix_redis_connection"]
+        agents = ClaudeBackend("live", settings=fast_llm_settings(config), store=store, context=CallContext(
+            dag_id="castmatch_week_01", run_id="r1", task_id=unit.id, try_number=1, week=1,
+            run_key="castmatch:roadmap:r1"))
+        anthropic_conn.enqueue("500")  # the unit's first attempt fails, its retry is answered
+        agents.generate(build_request(config, unit, {}, week=1))
+        sent = len(anthropic_conn.requests)
+        sample = run_probe(claude, store=store, config=config, run_key="castmatch:roadmap:r1", run_id="r1")
+        assert len(anthropic_conn.requests) == sent  # Claude just answered the agent: nothing is paid to ask again
+        assert sample["ok"] and sample["detail"].startswith(
+            "backend live: Claude answered an agent call of fix_redis_connection on claude-sonnet-4-5 in ")
+        assert sample["detail"].endswith("s ago (no query sent)")
+        assert [(s["ok"], s["run_id"]) for s in store.probe_samples("claude")] == [(True, "r1")]  # uptime counts it
+
+        monkeypatch.setattr(checks, "LLM_PROBE_FRESH_SECONDS", 0.5)
+        time.sleep(0.6)  # the probe's sample is too old to reuse
+        agents.generate(build_request(config, config.work_units["restart_configure_containers"], {}, week=1))
+        store.record_llm_call(attempt=1, model="claude-sonnet-4-5", backend="live", request_hash="e", outcome="error",
+                              run_key="castmatch:roadmap:r2", error_class="InternalServerError")
+        asked = run_probe(claude, store=store, config=config)  # the newest call failed: Claude is asked
+        assert "Claude answered a 1-token query" in asked["detail"] and len(anthropic_conn.requests) == sent + 2
+
+        time.sleep(0.6)
+        agents.generate(build_request(config, config.work_units["setup_gpu_infrastructure"], {}, week=1))
+        store.set_connection_override(roadmap_id="castmatch", conn_id="anthropic_default",
+                                      active_conn_id="anthropic_fallback", reason="level 1 fallback")
+        asked = run_probe(claude, store=store, config=config)  # the agents' answers came through another connection
+        assert "Claude answered a 1-token query" in asked["detail"] and len(anthropic_conn.requests) == sent + 4
+
     def test_llm_live_query_counts_against_the_shared_rate_limit(self, config, store, anthropic_conn, redis_prefix,
                                                                 monkeypatch):
         import redis

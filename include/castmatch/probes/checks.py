@@ -247,26 +247,49 @@ LLM_PROBE_ATTEMPTS = 3  # a rate limit or an overload is retried briefly before 
 LLM_PROBE_FRESH_SECONDS = 60.0  # an answer this recent is still "Claude responding": not paid for again
 
 
-def _fresh_claude_answer(probe, store) -> dict | None:
-    """The Claude probe's own ok sample of the last ``LLM_PROBE_FRESH_SECONDS`` on the backend in
-    use (two gates evaluated a few seconds apart need one query, not two), annotated; None if
-    there is none (a failure is always checked again)."""
+def _fresh_claude_answer(probe, ctx: ProbeContext) -> dict | None:
+    """An answer from Claude of the last ``LLM_PROBE_FRESH_SECONDS`` on the backend in use, so no
+    query is paid for: the Claude probe's own ok sample (two gates evaluated a few seconds apart
+    need one query, not two), annotated, else the roadmap's own newest call on the connection the
+    probe checks, if Claude answered it (a gate judged right after the agents' calls; stored as
+    this probe's sample). None if neither (a failure is always checked again)."""
     import datetime as dt
 
     from castmatch.llm.backends import backend_name
 
+    conn_id = probe.conn_id or "anthropic_default"
     try:
-        name = backend_name(probe.conn_id or "anthropic_default")
+        name = backend_name(conn_id)
     except ValueError:
         return None
     now = dt.datetime.now(dt.UTC)
-    recent = store.probe_samples(probe.id, since=now - dt.timedelta(seconds=LLM_PROBE_FRESH_SECONDS))
-    if not recent or recent[-1]["status"] != "ok" or not recent[-1]["detail"].startswith(f"backend {name}:"):
+    since = now - dt.timedelta(seconds=LLM_PROBE_FRESH_SECONDS)
+    recent = ctx.store.probe_samples(probe.id, since=since)
+    if recent and recent[-1]["status"] == "ok" and recent[-1]["detail"].startswith(f"backend {name}:"):
+        sample = dict(recent[-1])
+        ts = sample["ts"] if sample["ts"].tzinfo else sample["ts"].replace(tzinfo=dt.UTC)
+        sample["detail"] = f"{sample['detail']} (checked {(now - ts).total_seconds():.0f} s ago)"
+        return sample
+    config = ctx.config
+    if config is None or not config.llm or name in ("offline", "replay"):
         return None
-    sample = dict(recent[-1])
-    ts = sample["ts"] if sample["ts"].tzinfo else sample["ts"].replace(tzinfo=dt.UTC)
-    sample["detail"] = f"{sample['detail']} ({(now - ts).total_seconds():.0f} s ago)"
-    return sample
+    from castmatch.runs import roadmap_id_of
+
+    roadmap_id = roadmap_id_of(config)
+    if ctx.store.active_connection(roadmap_id, config.llm.conn_id) != conn_id:  # the agents call another one
+        return None
+    call = ctx.store.newest_answered_call(roadmap_id=roadmap_id, backend=name, since=since)
+    if call is None or call["outcome"] != "ok":  # the newest call failed: ask Claude now
+        return None
+    answered = (call["ts"] if call["ts"].tzinfo else call["ts"].replace(tzinfo=dt.UTC)) + dt.timedelta(
+        milliseconds=call["latency_ms"])
+    of = f" of {call['work_unit_id']}" if call["work_unit_id"] else ""
+    detail = (f"backend {name}: Claude answered a{'n' if call['purpose'][0] in 'aeiou' else ''} {call['purpose']} "
+              f"call{of} on {call['model']} in {call['latency_ms']} ms, {(now - answered).total_seconds():.0f} s ago "
+              "(no query sent)")
+    log.info("probe %s (llm): ok: %s", probe.id, detail)
+    return ctx.store.record_probe_sample(probe_id=probe.id, kind=probe.kind, ok=True, latency_ms=call["latency_ms"],
+                                         detail=detail, run_id=ctx.run_id, ts=min(answered, now))
 
 
 def _claude_query(probe, backend: str, conn_id: str, timeout: float, ctx: ProbeContext) -> str:
@@ -389,7 +412,7 @@ def run_probe(probe, *, store, run_id: str | None = None, timeout: float = TIMEO
         if active != probe.conn_id:
             probe = probe.model_copy(update={"conn_id": active})
     if probe.kind == "llm" and store is not None:
-        fresh = _fresh_claude_answer(probe, store)
+        fresh = _fresh_claude_answer(probe, ctx)
         if fresh is not None:
             return fresh
     started = time.perf_counter()

@@ -345,6 +345,17 @@ class Store:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
+    def newest_answered_call(self, *, roadmap_id: str, backend: str, since: dt.datetime) -> dict | None:
+        """The newest Messages API call of the roadmap on ``backend`` started at or after ``since``
+        that has its answer (or its error): outcome ``ok``, ``error`` or ``malformed``; None if none."""
+        c = t.llm_calls
+        query = (sa.select(c).where(c.c.roadmap_id == roadmap_id, c.c.backend == backend, c.c.ts >= as_utc(since),
+                                    c.c.outcome.in_(("ok", "error", "malformed")))
+                 .order_by(c.c.ts.desc(), c.c.id.desc()).limit(1))
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return dict(row) if row else None
+
     def llm_spend_scopes(self, *, run_key: str | None, agent_id: str, week: int | None) -> dict[str, tuple[float, int]]:
         """``llm_spend`` of the run, of its ``week`` and of ``agent_id`` in it, in one query (the budget
         check before every call): {"run": ..., "week": ... (when a week is given), "agent": ...}."""
