@@ -217,72 +217,54 @@ def realized_path(tis: dict, dag, latency: float) -> dict:
     return spent
 
 
-def scheduler_cpu(af) -> float:
-    """CPU seconds the scheduler (and its executor's workers) used so far."""
-    import psutil
-
-    top = psutil.Process(af.proc.pid)
-    total = 0.0
-    for proc in [top, *top.children(recursive=True)]:
-        try:
-            if "scheduler" in " ".join(proc.cmdline()):
-                for one in [proc, *proc.children(recursive=True)]:
-                    times = one.cpu_times()
-                    total += times.user + times.system
-        except psutil.NoSuchProcess:
-            continue
-    return total
-
-
 CPU_KINDS = ("scheduler", "task processes", "api-server", "dag-processor", "triggerer", "PostgreSQL", "Redis",
              "bench (fake Claude)")
+COMPONENTS = ("scheduler", "api-server", "dag-processor", "triggerer")  # of `airflow standalone`
 
 
 def cpu_by_kind(af) -> dict[str, float]:
-    """CPU seconds used so far, by kind of process: Airflow's (each with the children it reaped: a
-    LocalExecutor worker's are the task processes it ran), the databases' (PostgreSQL's postmaster
-    reaps its backends) and this process's (the fake Messages API server answering ours; the twin
-    sends it nothing). Read between runs, when no task process is alive, the differences are a run's."""
+    """CPU seconds used so far, by kind of process: Airflow's components (the scheduler's children,
+    running or reaped, are its LocalExecutor workers and the task processes they ran), the databases'
+    (PostgreSQL's postmaster reaps its backends) and this process's (the fake Messages API server
+    answering ours; the twin sends it nothing). Read between runs, the differences are a run's."""
     import psutil
 
-    def used(proc) -> float:
+    def own(proc) -> float:
         t = proc.cpu_times()
-        return t.user + t.system + t.children_user + t.children_system
+        return t.user + t.system
 
-    def kind_of(cmdline: str) -> str | None:
-        for kind in ("scheduler", "api-server", "dag-processor", "triggerer"):
-            if kind in cmdline or kind.replace("-", "_") in cmdline:  # the API server retitles itself api_server
-                return kind
-        return None
+    def reaped(proc) -> float:
+        t = proc.cpu_times()
+        return t.children_user + t.children_system
 
     spent = dict.fromkeys(CPU_KINDS, 0.0)
-    top = psutil.Process(af.proc.pid)
-    for proc in top.children():  # airflow standalone's components, each with its subtree
+    for proc in psutil.Process(af.proc.pid).children():
         try:
-            kind = kind_of(" ".join(proc.cmdline()))
+            cmdline = " ".join(proc.cmdline())  # the API server retitles itself api_server
+            kind = next((k for k in COMPONENTS if k in cmdline or k.replace("-", "_") in cmdline), None)
             if kind is None:
                 continue
-            spent[kind] += proc.cpu_times().user + proc.cpu_times().system
-            for child in proc.children(recursive=True):
-                spent["task processes" if kind == "scheduler" else kind] += used(child)
-            # children the component itself reaped (a worker it replaced, a task run it forked)
-            t = proc.cpu_times()
-            spent["task processes" if kind == "scheduler" else kind] += t.children_user + t.children_system
+            below = "task processes" if kind == "scheduler" else kind
+            spent[kind] += own(proc)
+            spent[below] += reaped(proc) + sum(own(c) + reaped(c) for c in proc.children(recursive=True))
         except psutil.NoSuchProcess:
             continue
     for proc in psutil.process_iter(["name"]):
         try:
             if proc.info["name"] in ("postgres", "postmaster"):
-                spent["PostgreSQL"] += proc.cpu_times().user + proc.cpu_times().system
-                if proc.ppid() == 1:
-                    spent["PostgreSQL"] += proc.cpu_times().children_user + proc.cpu_times().children_system
+                spent["PostgreSQL"] += own(proc) + (reaped(proc) if proc.ppid() == 1 else 0.0)
             elif proc.info["name"] == "redis-server":
-                spent["Redis"] += used(proc)
+                spent["Redis"] += own(proc)
         except psutil.NoSuchProcess:
             continue
-    me = psutil.Process().cpu_times()
-    spent["bench (fake Claude)"] = me.user + me.system
+    spent["bench (fake Claude)"] = own(psutil.Process())
     return spent
+
+
+def scheduler_cpu(af) -> float:
+    """CPU seconds the scheduler (and its executor's workers) used so far."""
+    spent = cpu_by_kind(af)
+    return spent["scheduler"] + spent["task processes"]
 
 
 def measure(config, weeks: list[int], server, settings: dict, runs: int) -> dict:

@@ -126,3 +126,25 @@ def week_one_with_a_veto(store, monkeypatch, run_key: str, roadmap_dir=None):
                             clock=RoadmapClock.from_roadmap(config.roadmap, mode="real"), deadline_passed=True)
     assert result["status"] == "VETOED"
     return config
+
+
+def in_a_task_process(work):
+    """``work()`` run in a child forked from this process, as an executor forks a task process;
+    returns what it returned (through a pipe, as JSON)."""
+    import json
+    import os
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.write(write, json.dumps(work()).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        result = json.loads(pipe.read() or "null")
+    assert os.waitpid(pid, 0)[1] == 0
+    return result

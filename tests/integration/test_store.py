@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from castmatch.config import load_roadmap
 from castmatch.store import Store
 from castmatch.store.db import VERSION_TABLE, current_revision, get_engine, head_revision
+from tests.helpers import in_a_task_process
 
 CASTMATCH_BIN = Path(sys.executable).parent / "castmatch"
 DONE = {"summary": "Redis fixed and documented", "content": "Root cause: pool exhaustion ...", "status": "done",
@@ -129,13 +130,14 @@ RESULT = "RESULT "
 # A scheduler: prepares the store as the preload does, then forks three of week 1's agent tasks one
 # after another; prints what each compiled, and what the rehearsal left stored.
 SCHEDULER_FORKING_AGENT_TASKS = f"""
-import collections, json, os, types
+import collections, functools, json, types
 import pendulum
 import sqlalchemy as sa
 from sqlalchemy.engine.default import CACHE_MISS
 from castmatch.factory import build_dags
 from castmatch.preload import prepare_store
 from castmatch.store.db import get_engine
+from tests.helpers import in_a_task_process
 
 prepare_store()
 engine = get_engine()
@@ -145,53 +147,21 @@ with engine.connect() as conn:
 engine.dispose()
 dag = build_dags(family="weeks")["castmatch_week_01"]
 logical = pendulum.datetime(2026, 1, 5, tz="UTC")
-compiled_by_task = {{}}
-for task in [t for t in dag.topological_sort() if type(t).__name__ == "AgentOperator"][:3]:
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            compiled = []
-            sa.event.listen(engine, "after_cursor_execute", lambda conn, cursor, statement, params, ctx, many:
-                            ctx.cache_hit == CACHE_MISS and compiled.append(statement))
-            ti = types.SimpleNamespace(dag_id=dag.dag_id, run_id="manual__1", try_number=1, task_id=task.task_id,
-                                       max_tries=0)
-            task.execute({{"ti": ti, "params": {{"clock": "compressed"}}, "logical_date": logical,
-                          "dag_run": types.SimpleNamespace(start_date=logical),
-                          "outlet_events": collections.defaultdict(lambda: types.SimpleNamespace(extra={{}}))}})
-            os.write(write, json.dumps(compiled).encode())
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        compiled_by_task[task.work_unit_id] = json.loads(pipe.read() or "null")
-    assert os.waitpid(pid, 0)[1] == 0, task.task_id
+
+def run(task):
+    compiled = []
+    sa.event.listen(engine, "after_cursor_execute", lambda conn, cursor, statement, params, ctx, many:
+                    ctx.cache_hit == CACHE_MISS and compiled.append(statement))
+    ti = types.SimpleNamespace(dag_id=dag.dag_id, run_id="manual__1", try_number=1, task_id=task.task_id, max_tries=0)
+    task.execute({{"ti": ti, "params": {{"clock": "compressed"}}, "logical_date": logical,
+                  "dag_run": types.SimpleNamespace(start_date=logical),
+                  "outlet_events": collections.defaultdict(lambda: types.SimpleNamespace(extra={{}}))}})
+    return compiled
+
+compiled_by_task = {{task.work_unit_id: in_a_task_process(functools.partial(run, task))
+                    for task in [t for t in dag.topological_sort() if type(t).__name__ == "AgentOperator"][:3]}}
 print("{RESULT}" + json.dumps({{"stored_by_the_rehearsal": stored, "compiled_by_task": compiled_by_task}}))
 """
-
-
-def in_a_task_process(work):
-    """``work()`` run in a child forked from this process, as an executor forks a task process;
-    returns what it returned (through a pipe, as JSON)."""
-    import json
-    import os
-
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.write(write, json.dumps(work()).encode())
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        result = json.loads(pipe.read() or "null")
-    assert os.waitpid(pid, 0)[1] == 0
-    return result
 
 
 class TestTaskProcessConnections:
@@ -231,7 +201,7 @@ class TestTaskProcessConnections:
 
         env = {**os.environ, "CASTMATCH_LLM": "live"}
         out = subprocess.run([sys.executable, "-c", SCHEDULER_FORKING_AGENT_TASKS], capture_output=True, text=True,
-                             env=env, timeout=300)
+                             env=env, cwd=Path(__file__).resolve().parents[2], timeout=300)  # tests.helpers
         assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
         result = json.loads(out.stdout.rsplit(RESULT, 1)[1])
         assert result["stored_by_the_rehearsal"] == dict.fromkeys(result["stored_by_the_rehearsal"], 0)
@@ -239,6 +209,7 @@ class TestTaskProcessConnections:
         assert result["compiled_by_task"] == dict.fromkeys(result["compiled_by_task"], [])
         delivered = {d["work_unit_id"] for d in Store(pg_url).deliverables(dag_id="castmatch_week_01")}
         assert delivered == set(result["compiled_by_task"])
+
     def test_a_pooled_connection_is_tested_only_after_idling_and_a_dead_one_replaced(self, pg_url, monkeypatch):
         from castmatch.store import db
         from tests.conftest import _admin_engine

@@ -250,11 +250,11 @@ LLM_PROBE_FRESH_SECONDS = 60.0  # an answer this recent is still "Claude respond
 def _fresh_claude_answer(probe, ctx: ProbeContext) -> dict | None:
     """An answer from Claude of the last ``LLM_PROBE_FRESH_SECONDS`` on the backend in use, so no
     query is paid for: the Claude probe's own ok sample (two gates evaluated a few seconds apart
-    need one query, not two), annotated, else the roadmap's own newest call on the connection the
-    probe checks, if Claude answered it (a gate judged right after the agents' calls; stored as
-    this probe's sample). None if neither (a failure is always checked again)."""
+    need one query, not two), else Claude's answer to the roadmap's own newest call. None if
+    neither (a failure is always checked again)."""
     import datetime as dt
 
+    from castmatch.clock import as_utc
     from castmatch.llm.backends import backend_name
 
     conn_id = probe.conn_id or "anthropic_default"
@@ -267,26 +267,34 @@ def _fresh_claude_answer(probe, ctx: ProbeContext) -> dict | None:
     recent = ctx.store.probe_samples(probe.id, since=since)
     if recent and recent[-1]["status"] == "ok" and recent[-1]["detail"].startswith(f"backend {name}:"):
         sample = dict(recent[-1])
-        ts = sample["ts"] if sample["ts"].tzinfo else sample["ts"].replace(tzinfo=dt.UTC)
-        sample["detail"] = f"{sample['detail']} (checked {(now - ts).total_seconds():.0f} s ago)"
+        sample["detail"] = f"{sample['detail']} (checked {(now - as_utc(sample['ts'])).total_seconds():.0f} s ago)"
         return sample
-    config = ctx.config
-    if config is None or not config.llm or name in ("offline", "replay"):
-        return None
+    return _answered_call_sample(probe, ctx, conn_id, name, since, now)
+
+
+def _answered_call_sample(probe, ctx: ProbeContext, conn_id: str, backend: str, since, now) -> dict | None:
+    """The roadmap's newest call since ``since`` on the connection the probe checks, if Claude
+    answered it (a gate judged right after the agents' calls), stored as this probe's sample;
+    None if there is none, it failed, or the agents call another connection after a fallback."""
+    import datetime as dt
+
+    from castmatch.clock import as_utc
     from castmatch.runs import roadmap_id_of
 
+    config = ctx.config
+    if config is None or not config.llm or backend in ("offline", "replay"):
+        return None
     roadmap_id = roadmap_id_of(config)
-    if ctx.store.active_connection(roadmap_id, config.llm.conn_id) != conn_id:  # the agents call another one
+    if ctx.store.active_connection(roadmap_id, config.llm.conn_id) != conn_id:
         return None
-    call = ctx.store.newest_answered_call(roadmap_id=roadmap_id, backend=name, since=since)
-    if call is None or call["outcome"] != "ok":  # the newest call failed: ask Claude now
+    call = ctx.store.newest_answered_call(roadmap_id=roadmap_id, backend=backend, since=since)
+    if call is None or call["outcome"] != "ok":
         return None
-    answered = (call["ts"] if call["ts"].tzinfo else call["ts"].replace(tzinfo=dt.UTC)) + dt.timedelta(
-        milliseconds=call["latency_ms"])
+    answered = as_utc(call["ts"]) + dt.timedelta(milliseconds=call["latency_ms"])
     of = f" of {call['work_unit_id']}" if call["work_unit_id"] else ""
-    detail = (f"backend {name}: Claude answered a{'n' if call['purpose'][0] in 'aeiou' else ''} {call['purpose']} "
-              f"call{of} on {call['model']} in {call['latency_ms']} ms, {(now - answered).total_seconds():.0f} s ago "
-              "(no query sent)")
+    detail = (f"backend {backend}: Claude answered a{'n' if call['purpose'][:1] in 'aeiou' else ''} "
+              f"{call['purpose']} call{of} on {call['model']} in {call['latency_ms']} ms, "
+              f"{(now - answered).total_seconds():.0f} s ago (no query sent)")
     log.info("probe %s (llm): ok: %s", probe.id, detail)
     return ctx.store.record_probe_sample(probe_id=probe.id, kind=probe.kind, ok=True, latency_ms=call["latency_ms"],
                                          detail=detail, run_id=ctx.run_id, ts=min(answered, now))
