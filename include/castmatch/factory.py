@@ -665,6 +665,23 @@ def build_incident_work_dag(config: RoadmapConfig) -> DAG | None:
 
 FAMILIES = ("weeks", "roadmap", "chains", "operations", "checkpoints")
 
+# DAGs built by a long-lived process that forks task processes (``prebuild_dags``), per family,
+# with the config they were built from.
+_prebuilt: dict[str, tuple[RoadmapConfig, dict[str, DAG]]] = {}
+
+
+def prebuild_dags(roadmap_dir: str | Path | None = None) -> int:
+    """Build every family's DAGs here, in the scheduler or Celery worker before it forks task
+    processes (``castmatch.preload``): a task process parsing its DAG file then takes its DAG as
+    built here instead of building it again (some thirty operators, ~25 ms of CPU per task), as
+    long as the roadmap's files are unchanged (the cached config is then the same object; an
+    edited file makes a new one, and the task process builds from it). Returns the DAGs built."""
+    _prebuilt.clear()
+    config = load_roadmap_cached(roadmap_dir)
+    built = {family: (config, build_dags(roadmap_dir, family)) for family in FAMILIES}
+    _prebuilt.update(built)
+    return sum(len(dags) for _, dags in built.values())
+
 
 def build_dags(roadmap_dir: str | Path | None = None, family: str | None = None) -> dict[str, DAG]:
     """The roadmap's DAGs of one ``family`` (weeks, roadmap, chains, operations; None: all),
@@ -680,7 +697,12 @@ def build_dags(roadmap_dir: str | Path | None = None, family: str | None = None)
     if config.roadmap is None:
         # Nothing to name the DAGs after: fail the import so the error shows in the UI.
         config.raise_for_issues(all_files=True)
-    only = get_parsing_context().dag_id if family == "weeks" else None
+    wanted = get_parsing_context().dag_id
+    if wanted is not None:  # a task process: the DAG its parent built, if from this very config
+        kept = _prebuilt.get(family)
+        if kept is not None and kept[0] is config and wanted in kept[1]:
+            return {wanted: kept[1][wanted]}
+    only = wanted if family == "weeks" else None
     dags: list[DAG | None] = []
     if family in (None, "weeks"):
         dags += [build_week_dag(config, week) for week in config.week_numbers

@@ -71,8 +71,8 @@ def preload_llm_stack() -> float:
         log.warning("castmatch: Great Expectations not warmed (%s)", exc)
 
     # What every task process runs besides the LLM: the run scope, memory, gates, decisions, week
-    # outcomes, and the DAG file it parses first (building the DAGs once here warms the imports of
-    # the operators and the cached roadmap config, which forked children reuse).
+    # outcomes, and the DAG file it parses first (the DAGs built here, from the cached roadmap
+    # config, are the ones forked children take when they parse their DAG file).
     import castmatch.chains  # noqa: F401
     import castmatch.decisions  # noqa: F401
     import castmatch.gates  # noqa: F401
@@ -83,9 +83,9 @@ def preload_llm_stack() -> float:
     import castmatch.review  # noqa: F401
     import castmatch.weeks  # noqa: F401
     try:
-        from castmatch.factory import build_dags
+        from castmatch.factory import prebuild_dags
 
-        build_dags()
+        prebuild_dags()  # task processes take their DAG from here instead of building it again
     except Exception as exc:  # a broken roadmap shows in the DAGs themselves; never stop the scheduler
         log.warning("castmatch: DAGs not prebuilt (%s)", exc)
     from castmatch.llm.hook import shared_tls_context

@@ -241,3 +241,37 @@ class TestTaskProcessParse:
         built, full = alone.dags["castmatch_week_05"], bag.dags["castmatch_week_05"]
         assert {t: sorted(built.task_dict[t].upstream_task_ids) for t in built.task_dict} == \
             {t: sorted(full.task_dict[t].upstream_task_ids) for t in full.task_dict}
+
+    def test_a_task_process_takes_its_dag_as_the_scheduler_built_it_until_the_roadmap_changes(
+            self, monkeypatch, tmp_path):
+        """The scheduler builds every DAG before it forks task processes (``prebuild_dags``, run by
+        the preload); a task process parsing its DAG file takes its DAG from there instead of
+        building thirty operators again. An edited roadmap file is a new config: the task process
+        then builds its DAG from the file as it is now, never the scheduler's stale one."""
+        from airflow.dag_processing.dagbag import DagBag
+        from airflow.sdk.definitions.context import _AIRFLOW_PARSING_CONTEXT_DAG_ID
+
+        from castmatch import factory
+
+        roadmap = tmp_path / "roadmap"
+        shutil.copytree(ROOT / "include" / "roadmaps" / "castmatch", roadmap)
+        monkeypatch.setenv("CASTMATCH_ROADMAP_DIR", str(roadmap))
+        monkeypatch.setattr(factory, "_prebuilt", {})
+        assert factory.prebuild_dags() >= 12 + 1  # the weeks and the roadmap's driver at least
+        prebuilt = factory._prebuilt["weeks"][1]["castmatch_week_01"]
+
+        built = []
+        build = factory.build_week_dag
+        monkeypatch.setattr(factory, "build_week_dag", lambda config, week: (built.append(week), build(config, week))[1])
+        monkeypatch.setenv(_AIRFLOW_PARSING_CONTEXT_DAG_ID, "castmatch_week_01")
+        parsed = DagBag(str(ROOT / "dags" / "castmatch_weeks.py"))
+        assert not parsed.import_errors and sorted(parsed.dags) == ["castmatch_week_01"]
+        assert parsed.dags["castmatch_week_01"] is prebuilt and built == []
+
+        week_file = roadmap / "weeks" / "week_01.yaml"
+        title = load_roadmap(roadmap).work_units["fix_redis_connection"].title
+        week_file.write_text(week_file.read_text().replace(f"title: {title}\n", "title: Fix the Redis connection, retitled\n", 1))
+        parsed = DagBag(str(ROOT / "dags" / "castmatch_weeks.py"))
+        rebuilt = parsed.dags["castmatch_week_01"]
+        assert rebuilt is not prebuilt and built == [1]
+        assert "Fix the Redis connection, retitled" in rebuilt.task_dict["fix_redis_connection"].doc_md
