@@ -90,12 +90,10 @@ def preload_llm_stack() -> float:
         log.warning("castmatch: DAGs not prebuilt (%s)", exc)
     from castmatch.llm.hook import shared_tls_context
     from castmatch.llm.schema import deliverable_tool
-    from castmatch.shared_redis import driver_info
 
     for name, warm in (("the Anthropic clients' TLS context", shared_tls_context),  # inherited by task processes
                        ("the Anthropic SDK's answer path", warm_messages_api),
                        ("the deliverable's JSON schema", deliverable_tool),
-                       ("redis-py's driver identification", driver_info),
                        ("the store", prepare_store)):
         try:
             warm()

@@ -3,7 +3,6 @@ live in it."""
 
 from __future__ import annotations
 
-import functools
 import os
 
 
@@ -18,36 +17,32 @@ def redis_prefix(roadmap_id: str | None = None) -> str:
 DEFAULT_CONN_ID = "castmatch_redis"
 
 
-@functools.cache
-def driver_info():
-    """redis-py's identification of itself to the server (``CLIENT SETINFO``), made once per
-    process: without it redis-py reads its own version from the installed packages' metadata for
-    every client it makes (~5 ms of CPU each, two clients a task). Preloaded before task
-    processes fork (``castmatch.preload``)."""
-    from redis.driver_info import DriverInfo
-
-    return DriverInfo()
-
-
 def client_from_url(url: str, *, timeout: float, fail_fast: bool = True):
-    """A redis client for ``url``, identified by ``driver_info()``, with ``timeout`` on its socket.
-    ``fail_fast``: no retries and the same connect timeout (redis-py retries a refused connection
+    """A redis client for ``url`` with ``timeout`` on its socket, whose connections start without
+    a handshake (``client_options``). ``fail_fast``: no retries and the same connect timeout (redis-py retries a refused connection
     with back-off for ~3 s by default); the rate limiter, which waits for a Redis that is down on
     its own terms, keeps redis-py's retries."""
     import redis
 
-    return redis.Redis.from_url(url, **_client_options(timeout, fail_fast))
+    return redis.Redis.from_url(url, **client_options(timeout, fail_fast))
 
 
 def async_client_from_url(url: str, *, timeout: float, fail_fast: bool = True):
     """``client_from_url``'s asyncio twin (one per event loop: a client is bound to its loop)."""
     import redis.asyncio
 
-    return redis.asyncio.Redis.from_url(url, **_client_options(timeout, fail_fast))
+    return redis.asyncio.Redis.from_url(url, **client_options(timeout, fail_fast))
 
 
-def _client_options(timeout: float, fail_fast: bool) -> dict:
-    options = {"socket_timeout": timeout, "driver_info": driver_info()}
+def client_options(timeout: float, fail_fast: bool = True) -> dict:
+    """What every redis client of ours is made with (``client_from_url``, the Redis probe's).
+    ``fail_fast``: no retries, and ``timeout`` to connect too."""
+    # A new connection is used at once, with no handshake: RESP2 (redis-py's default RESP3 costs a
+    # HELLO and a CLIENT MAINT_NOTIFICATIONS round trip; we use neither push messages nor client-side
+    # caching) and no CLIENT SETINFO identification (two more, and redis-py reading its own version
+    # from the installed packages' metadata per client). An agent task opens two connections: eight
+    # round trips of its twelve, each waiting for the server under load.
+    options = {"socket_timeout": timeout, "protocol": 2, "driver_info": None}
     if fail_fast:
         from redis.backoff import NoBackoff
         from redis.retry import Retry

@@ -64,19 +64,15 @@ def redis_client(conn, *, timeout: float = TIMEOUT_SECONDS):
     """A redis client for an Airflow connection, failing fast: no retries, short socket timeouts
     (redis-py retries a refused connection with back-off for ~3 s by default)."""
     import redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
 
-    from castmatch.shared_redis import driver_info
+    from castmatch.shared_redis import client_options
 
     extra = conn.extra_dejson or {}
     schema = str(conn.schema or "")
     db = extra.get("db", int(schema) if schema.isdigit() else 0)
     kwargs: dict[str, Any] = {
         "host": conn.host or "127.0.0.1", "port": int(conn.port or 6379), "db": int(db),
-        "username": conn.login or None, "password": conn.password or None,
-        "socket_timeout": timeout, "socket_connect_timeout": timeout, "retry": Retry(NoBackoff(), 0),
-        "driver_info": driver_info(),
+        "username": conn.login or None, "password": conn.password or None, **client_options(timeout),
     }
     if extra.get("ssl"):  # the extras the Redis provider's hook understands
         kwargs["ssl"] = True
