@@ -234,6 +234,37 @@ class TestTaskProcessConnections:
         assert pings == [1] and second != first
         engine.dispose()
 
+    def test_reads_and_single_writes_are_their_own_transaction_and_the_rest_stay_atomic(self, pg_url, monkeypatch):
+        """A read, or a write that is one statement, is sent alone (no BEGIN before it, no COMMIT
+        or ROLLBACK after: one round trip, not three); PostgreSQL then runs it as its own
+        transaction, whose start is the statement's. The pooled connection is transactional again
+        afterwards, even one a liveness ping left inside a transaction, and a write of several
+        statements is still all or nothing."""
+        from castmatch.store import db
+
+        own = sa.select(sa.func.statement_timestamp() == sa.func.transaction_timestamp())
+        store = Store(pg_url)
+        with store._autocommit() as conn:
+            assert conn.execute(own).scalar() is True
+        with store.engine.begin() as conn:  # the same pooled connection, in a transaction again
+            conn.execute(sa.text("SELECT 1"))
+            assert conn.execute(own).scalar() is False
+        monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)  # the ping's SELECT 1 opens a transaction
+        with store._autocommit() as conn:
+            assert conn.execute(own).scalar() is True
+        run = store.register_run(run_key="castmatch:r1", roadmap_id="castmatch", kind="week", dag_id="d",
+                                 run_id="r1", clock="compressed")
+        assert run["new"] and store.run("castmatch:r1")["run_id"] == "r1"
+        keys = {"dag_id": "d", "run_key": "castmatch:r1", "run_id": "r1", "work_unit_id": "u1", "agent_id": "a"}
+        def no_event(conn, *args, **kwargs):  # the last of the write's three statements fails
+            conn.execute(sa.text("SELECT no_such_column FROM cm_events"))
+
+        monkeypatch.setattr(Store, "_event", staticmethod(no_event))
+        with pytest.raises(sa.exc.ProgrammingError):
+            store.save_deliverable(**keys, week=1, backend="live", model="m", try_number=1, deliverable={
+                "status": "done", "summary": "kept?", "content": "c", "blockers": [], "progress": 100})
+        assert store.deliverables(run_key="castmatch:r1") == [] and store.unit_runs("castmatch:r1") == []
+
     def test_recording_a_run_returns_its_row_on_sqlite_too(self, tmp_path):
         store = Store(f"sqlite:///{tmp_path / 'store.db'}")  # make run's embedded store
         first = store.register_run(run_key="castmatch:r1", roadmap_id="castmatch", kind="week", dag_id="d",
