@@ -14,8 +14,8 @@ Endpoints: ``POST /v1/messages`` (plain JSON or SSE with ``"stream": true``), ``
 ``Authorization: Bearer`` which is how anthropic 2.x sends ``api_key=``), else it gets 401.
 
 One-shot behaviours (see ``BEHAVIOURS``) are queued with ``enqueue`` and consumed one per ``POST /v1/messages``
-(first in, first out; an empty queue means ``"ok"``). ``latency`` is slept before answering every
-``POST /v1/messages`` (``tiny_latency``, if given, for queries of at most 16 output tokens). Sleeps are cut short when the server stops or the client goes away.
+(first in, first out; an empty queue means ``"ok"``). Every ``POST /v1/messages`` is answered ``latency`` after it
+arrived (``tiny_latency``, if given, for queries of at most 16 output tokens), its answer composed before that wait. Sleeps are cut short when the server stops or the client goes away.
 
 Token usage is estimated as ``ceil(chars / 4)``. Prompt caching is simulated: everything up to and including
 the last block carrying ``cache_control`` (in the order tools, system blocks, message content blocks) is the
@@ -436,29 +436,14 @@ class FakeAnthropic:
 
     def _dispatch(self, handler: _Handler, record: RecordedRequest, raw: bytes) -> None:
         path, method, body = record.path, record.method, record.body
-        is_messages = method == "POST" and path == "/v1/messages"
-        if is_messages:
-            tiny = isinstance(body, dict) and int(body.get("max_tokens") or 0) <= 16 and self.tiny_latency is not None
-            self._sleep(self.tiny_latency if tiny else self.latency, handler)
+        if method == "POST" and path == "/v1/messages":
+            return self._messages(handler, record, raw)
         if _presented_key(record.headers) != self.api_key:
             record.behaviour = "401"
             return self._error(handler, record, *_ERRORS["401"])
         if raw and body is None:
             return self._error(handler, record, 400, "invalid_request_error", "Request body is not valid JSON")
         body = body or {}
-
-        if is_messages:
-            behaviour = record.behaviour = self._next_behaviour()
-            if behaviour in _ERRORS:
-                return self._error(handler, record, *_ERRORS[behaviour])
-            if behaviour == "timeout":
-                self._sleep(self.timeout_sleep, handler)
-            if behaviour == "garbage":
-                return self._garbage(handler, record, "text/event-stream" if body.get("stream") else "application/json")
-            message = self._message(body, behaviour)
-            if body.get("stream"):
-                return self._stream(handler, record, message)
-            return self._json(handler, record, 200, message)
 
         record.behaviour = "ok"
         if method == "POST" and path == "/v1/messages/count_tokens":
@@ -496,6 +481,42 @@ class FakeAnthropic:
         return self._error(handler, record, 404, "not_found_error", f"{method} {path} is not served by FakeAnthropic")
 
     # ------------------------------------------------------------------ messages
+
+    def _messages(self, handler: _Handler, record: RecordedRequest, raw: bytes) -> None:
+        """``POST /v1/messages``: every answer leaves ``latency`` after the request arrived, whatever
+        it is; an answer is composed before that wait, not after it, as a real API's latency
+        includes its own work."""
+        body = record.body
+        tiny = isinstance(body, dict) and int(body.get("max_tokens") or 0) <= 16 and self.tiny_latency is not None
+        answer_at = record.time + (self.tiny_latency if tiny else self.latency)
+
+        def wait() -> None:
+            self._sleep(answer_at - time.monotonic(), handler)
+
+        if _presented_key(record.headers) != self.api_key:
+            wait()
+            record.behaviour = "401"
+            return self._error(handler, record, *_ERRORS["401"])
+        if raw and body is None:
+            wait()
+            return self._error(handler, record, 400, "invalid_request_error", "Request body is not valid JSON")
+        body = body or {}
+        behaviour = record.behaviour = self._next_behaviour()
+        if behaviour in _ERRORS:
+            wait()
+            return self._error(handler, record, *_ERRORS[behaviour])
+        if behaviour == "timeout":
+            wait()
+            self._sleep(self.timeout_sleep, handler)
+        if behaviour == "garbage":
+            wait()
+            return self._garbage(handler, record, "text/event-stream" if body.get("stream") else "application/json")
+        message = self._message(body, behaviour)
+        chunks = self._sse_chunks(message) if body.get("stream") else None
+        wait()
+        if chunks is not None:
+            return self._stream(handler, record, chunks)
+        return self._json(handler, record, 200, message)
 
     def _usage(self, body: dict, *, remember: bool) -> tuple[int, int, int]:
         """(input_tokens, cache_creation_input_tokens, cache_read_input_tokens) for a request body."""
@@ -650,8 +671,9 @@ class FakeAnthropic:
         payload = {"type": "error", "error": {"type": kind, "message": message}}
         self._json(handler, record, status, payload, extra)
 
-    def _stream(self, handler: _Handler, record: RecordedRequest, message: dict) -> None:
-        """Answer ``message`` as the real SSE event sequence, chunked, flushing every event."""
+    @staticmethod
+    def _sse_chunks(message: dict) -> list[bytes]:
+        """``message`` as the real SSE event sequence, one chunk per event."""
         usage = message["usage"]
         start = {**message, "content": [], "stop_reason": None, "stop_sequence": None,
                  "usage": {**usage, "output_tokens": 1}}
@@ -689,15 +711,17 @@ class FakeAnthropic:
                       "output_tokens": usage["output_tokens"]},
         }))
         events.append(("message_stop", {"type": "message_stop"}))
+        return [f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events]
 
+    def _stream(self, handler: _Handler, record: RecordedRequest, chunks: list[bytes]) -> None:
+        """Answer with ``chunks`` (``_sse_chunks``), chunked, flushing every event."""
         record.status = 200
         handler.send_response(200)
         self._common_headers(handler, "text/event-stream; charset=utf-8")
         handler.send_header("Cache-Control", "no-cache")
         handler.send_header("Transfer-Encoding", "chunked")
         handler.end_headers()
-        for name, data in events:
-            chunk = f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+        for chunk in chunks:
             handler.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
             handler.wfile.flush()
         handler.wfile.write(b"0\r\n\r\n")
