@@ -265,6 +265,37 @@ class TestTaskProcessConnections:
                 "status": "done", "summary": "kept?", "content": "c", "blockers": [], "progress": 100})
         assert store.deliverables(run_key="castmatch:r1") == [] and store.unit_runs("castmatch:r1") == []
 
+    def test_an_agent_task_opens_its_store_connection_while_airflow_prepares_it(self, pg_url):
+        """Airflow calls ``prepare_for_execution`` before it renders the task and reports to its API
+        server; the agent task opens its store connection then, in the background, and its work
+        finds it in the pool: its first statement opens none."""
+        from castmatch.factory import build_dags
+        from castmatch.store import db
+
+        engine = db.ensure_schema(pg_url)  # as the scheduler's preload leaves it: checked, no connection kept
+        engine.dispose()
+        opened = []
+        sa.event.listen(engine.pool, "connect", lambda *args: opened.append(1))
+        task = build_dags(family="weeks")["castmatch_week_01"].get_task("fix_redis_connection")
+        prepared = task.prepare_for_execution()
+        assert prepared is not task and prepared.work_unit_id == task.work_unit_id  # Airflow's copy still
+        store = Store()  # the task's own: waits for the connection being opened
+        assert opened == [1] and engine.pool.checkedin() == 1
+        assert store.run("castmatch:none") is None and opened == [1]  # the first statement used it
+
+    def test_a_store_opened_ahead_that_cannot_be_reached_fails_at_its_first_statement(self, monkeypatch):
+        from castmatch.store import db
+
+        url = "postgresql+psycopg2://postgres@127.0.0.1:1/nothing?connect_timeout=1"
+        db._upgraded.add(url)  # as the scheduler's preload leaves it: no schema check in the task process
+        try:
+            db.connect_ahead(url)  # no error here: the task's work reports it
+            store = Store(url)
+            with pytest.raises(sa.exc.OperationalError, match="127.0.0.1"):
+                store.run("castmatch:none")
+        finally:
+            db._upgraded.discard(url)
+
     def test_recording_a_run_returns_its_row_on_sqlite_too(self, tmp_path):
         store = Store(f"sqlite:///{tmp_path / 'store.db'}")  # make run's embedded store
         first = store.register_run(run_key="castmatch:r1", roadmap_id="castmatch", kind="week", dag_id="d",

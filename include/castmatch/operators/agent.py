@@ -7,6 +7,8 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from castmatch.operators.store_ahead import OpensStoreAhead
+
 
 def scope_of(context, roadmap_dir: str | None):
     """The roadmap config and the run (``castmatch.runs.RunScope``) a task belongs to."""
@@ -100,7 +102,7 @@ def rehearse_store_statements(store, config) -> None:
         "status": "done", "summary": "rehearsal", "content": "rehearsal", "blockers": [], "progress": 100})
 
 
-class AgentOperator(BaseOperator):
+class AgentOperator(OpensStoreAhead, BaseOperator):
     """Run work unit ``work_unit_id`` of the roadmap in ``roadmap_dir`` through its lead agent.
 
     The agent gets its role, the work unit with its acceptance criteria and the upstream

@@ -6,8 +6,10 @@ from typing import Any
 
 from airflow.sdk import BaseSensorOperator
 
+from castmatch.operators.store_ahead import OpensStoreAhead
 
-class RunClockSensor(BaseSensorOperator):
+
+class RunClockSensor(OpensStoreAhead, BaseSensorOperator):
     """Pokes at the pace of the run's clock, chosen when the run starts (``params.clock``), not
     when the DAG was parsed: every update cycle (15 min) on the real clock, in reschedule mode
     (no worker slot held between pokes); every 5 s on the compressed clock, in poke mode. Seconds-

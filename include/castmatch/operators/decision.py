@@ -9,6 +9,7 @@ from airflow.providers.standard.operators.hitl import HITLBranchOperator
 from airflow.sdk import BaseOperator
 
 from castmatch.operators.human_review import announce_waiting, human_review_defaults, record_answer
+from castmatch.operators.store_ahead import OpensStoreAhead
 
 KEEP_NO_GO = "Keep NO-GO"
 OVERTURN = "Overturn to GO"
@@ -28,7 +29,7 @@ def review_task_ids(point_id: str) -> dict[str, str]:
             OVERTURN: f"no_go_overturned_{point_id}"}
 
 
-class GoNoGoOperator(BaseBranchOperator):
+class GoNoGoOperator(OpensStoreAhead, BaseBranchOperator):
     """Collect and validate the KPIs due (Great Expectations), weigh the run's gates, record GO or
     NO_GO and follow the matching branch. The branch is one of two fixed task ids, never free text."""
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from castmatch.clock import as_utc
 from castmatch.runs import roadmap_of
 from castmatch.store import schema as t
-from castmatch.store.db import ensure_schema
+from castmatch.store.db import await_connection_ahead, ensure_schema
 
 
 def utcnow() -> dt.datetime:
@@ -97,6 +97,7 @@ class Store:
 
     def __init__(self, url: str | None = None):
         self.engine = ensure_schema(url)
+        await_connection_ahead(url)  # the task process's first connection, if one is being opened
 
     @contextlib.contextmanager
     def rehearsal(self):
